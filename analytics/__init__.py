@@ -1,0 +1,1 @@
+"""Analytics: event schemas, rollups, KPI definitions, rankings and daily reports."""

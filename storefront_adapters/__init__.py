@@ -1,0 +1,1 @@
+"""Storefront adapters: one module per store platform behind one interface."""
