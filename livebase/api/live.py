@@ -1,0 +1,202 @@
+"""Going live: room stream keys and ingest details, session lineups and product pins."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from livebase import stream_keys
+from livebase.api import schemas as s
+from livebase.api.crud import PREFIX, flush_or_conflict, resolve_base
+from livebase.api.resources import ROOMS, SESSIONS
+from livebase.api.routing import Context, Endpoint
+from livebase.bus import Event
+from livebase.db.models import (
+    LineupItem,
+    LiveSession,
+    Pin,
+    Product,
+    Role,
+    Room,
+    SessionStatus,
+    utcnow,
+)
+from livebase.errors import Conflict, FieldError, NotFound, ValidationFailed
+from livebase.settings import Settings
+
+MANAGERS = frozenset({Role.ADMIN, Role.BASE_MANAGER})
+LIVE_CREW = frozenset({Role.ADMIN, Role.BASE_MANAGER, Role.HOST})
+
+
+def rtmp_server(settings: Settings) -> str:
+    return f"rtmp://{settings.public_host}:{settings.rtmp_port}/live"
+
+
+def whip_url(settings: Settings, base_slug: str, room_slug: str) -> str:
+    return f"http://{settings.public_host}:{settings.http_port}/whip/{base_slug}/{room_slug}"
+
+
+async def _room(ctx: Context) -> tuple[str, Room]:
+    base = await resolve_base(ctx)
+    room: Room = await ROOMS.fetch(ctx, base, ctx.path("key"), ROOMS.read)
+    return base.slug, room
+
+
+async def rotate_key(ctx: Context) -> s.StreamKeyOut:
+    base_slug, room = await _room(ctx)
+    key = await stream_keys.rotate(ctx.db, room)
+    return s.StreamKeyOut(
+        room=room.slug, stream_key=key, rtmp_server=rtmp_server(ctx.settings),
+        whip_url=whip_url(ctx.settings, base_slug, room.slug),
+    )
+
+
+async def revoke_key(ctx: Context) -> None:
+    _, room = await _room(ctx)
+    await stream_keys.revoke(ctx.db, room)
+
+
+async def ingest_details(ctx: Context) -> s.IngestOut:
+    base_slug, room = await _room(ctx)
+    server = rtmp_server(ctx.settings)
+    hint = f"…{room.stream_key_hint}" if room.stream_key_hint else None
+    return s.IngestOut(
+        room=room.slug, rtmp_server=server, stream_key_hint=hint,
+        rtmp_url_hint=f"{server}/{hint}" if hint else None,
+        whip_url=whip_url(ctx.settings, base_slug, room.slug),
+        key_set=room.stream_key_hash is not None,
+    )
+
+
+async def _session(ctx: Context, write: bool = False) -> tuple[str, LiveSession]:
+    base = await resolve_base(ctx)
+    rules = SESSIONS.write if write else SESSIONS.read
+    session: LiveSession = await SESSIONS.fetch(ctx, base, ctx.path("key"), rules)
+    return base.slug, session
+
+
+async def _lineup_ids(ctx: Context, session_id: int) -> list[int]:
+    rows = await ctx.db.scalars(
+        select(LineupItem.product_id)
+        .where(LineupItem.session_id == session_id)
+        .order_by(LineupItem.position)
+    )
+    return list(rows)
+
+
+async def get_lineup(ctx: Context) -> s.LineupOut:
+    _, session = await _session(ctx)
+    return s.LineupOut(session_id=session.id, product_ids=await _lineup_ids(ctx, session.id))
+
+
+async def put_lineup(ctx: Context) -> s.LineupOut:
+    _, session = await _session(ctx, write=True)
+    wanted: list[int] = ctx.body.product_ids
+    if len(set(wanted)) != len(wanted):
+        raise ValidationFailed(
+            "a product appears twice in the lineup",
+            fields=[FieldError("product_ids", "duplicates")],
+        )
+    found = set(
+        await ctx.db.scalars(
+            select(Product.id).where(Product.id.in_(wanted), Product.base_id == session.base_id)
+        )
+    )
+    missing = [pid for pid in wanted if pid not in found]
+    if missing:
+        raise ValidationFailed(
+            "the lineup names products that are not in this base",
+            fields=[FieldError("product_ids", f"unknown products: {missing}")],
+        )
+    await ctx.db.execute(delete(LineupItem).where(LineupItem.session_id == session.id))
+    ctx.db.add_all(
+        LineupItem(session_id=session.id, product_id=pid, position=i)
+        for i, pid in enumerate(wanted)
+    )
+    await flush_or_conflict(ctx, "lineup")
+    return s.LineupOut(session_id=session.id, product_ids=wanted)
+
+
+async def list_pins(ctx: Context) -> s.Page[s.PinOut]:
+    _, session = await _session(ctx)
+    rows = await ctx.db.scalars(
+        select(Pin).where(Pin.session_id == session.id).order_by(Pin.pinned_at, Pin.id)
+    )
+    return s.Page[s.PinOut](items=[s.PinOut.model_validate(r) for r in rows], next_cursor=None)
+
+
+async def create_pin(ctx: Context) -> s.PinOut:
+    base_slug, session = await _session(ctx, write=True)
+    body: s.PinCreate = ctx.body
+    if session.status is not SessionStatus.LIVE:
+        raise Conflict(
+            f"products can be pinned only while the session is live (it is {session.status})",
+            code="session_not_live",
+        )
+    if body.product_id not in await _lineup_ids(ctx, session.id):
+        raise ValidationFailed(
+            "the product is not in this session's lineup",
+            fields=[FieldError("product_id", "not in the lineup")],
+        )
+    now = utcnow()
+    # One product is pinned at a time: pinning another ends the current pin.
+    current = await ctx.db.scalars(
+        select(Pin).where(Pin.session_id == session.id, Pin.unpinned_at.is_(None))
+    )
+    for pin in current:
+        pin.unpinned_at = now
+    pin = Pin(
+        base_id=session.base_id, session_id=session.id, product_id=body.product_id,
+        pinned_at=now, stream_offset_ms=body.stream_offset_ms,
+    )
+    ctx.db.add(pin)
+    await flush_or_conflict(ctx, "pin")
+    ctx.events.append(Event(type="pin.created", base=base_slug, data={
+        "session_id": session.id, "product_id": body.product_id, "pin_id": pin.id,
+    }))
+    return s.PinOut.model_validate(pin)
+
+
+async def unpin(ctx: Context) -> s.PinOut:
+    base_slug, session = await _session(ctx, write=True)
+    raw = ctx.path("pin")
+    pin = await ctx.db.scalar(
+        select(Pin).where(
+            Pin.session_id == session.id,
+            Pin.id == (int(raw) if raw.isdigit() and len(raw) < 16 else -1),
+        )
+    )
+    if pin is None:
+        raise NotFound(f"no pin {raw!r} in session {session.id}")
+    if pin.unpinned_at is None:
+        pin.unpinned_at = utcnow()
+        ctx.events.append(Event(type="pin.removed", base=base_slug, data={
+            "session_id": session.id, "product_id": pin.product_id, "pin_id": pin.id,
+        }))
+    return s.PinOut.model_validate(pin)
+
+
+ROOM = PREFIX + "/rooms/{key}"
+SESSION = PREFIX + "/sessions/{key}"
+ENDPOINTS = [
+    Endpoint("POST", ROOM + "/stream-key", rotate_key,
+             "Rotate the room's stream key (the new key is shown once)", "rooms",
+             response=s.StreamKeyOut, roles=LIVE_CREW),
+    Endpoint("DELETE", ROOM + "/stream-key", revoke_key,
+             "Revoke the room's stream key (publishing is refused until rotated)", "rooms",
+             status=204, roles=MANAGERS),
+    Endpoint("GET", ROOM + "/ingest", ingest_details,
+             "What a host pastes into OBS for this room", "rooms",
+             response=s.IngestOut, roles=LIVE_CREW),
+    Endpoint("GET", SESSION + "/lineup", get_lineup, "A session's product lineup", "sessions",
+             response=s.LineupOut, roles=LIVE_CREW),
+    Endpoint("PUT", SESSION + "/lineup", put_lineup, "Replace a session's product lineup",
+             "sessions", response=s.LineupOut, body=s.LineupIn, roles=LIVE_CREW),
+    Endpoint("GET", SESSION + "/pins", list_pins, "Pins of a session, in time order",
+             "sessions", response=s.Page[s.PinOut], roles=LIVE_CREW),
+    Endpoint("POST", SESSION + "/pins", create_pin,
+             "Pin a product of the lineup while live", "sessions",
+             response=s.PinOut, body=s.PinCreate, status=201, roles=LIVE_CREW,
+             errors=(400, 401, 403, 404, 409, 422)),
+    Endpoint("POST", SESSION + "/pins/{pin}/unpin", unpin, "End a pin", "sessions",
+             response=s.PinOut, roles=LIVE_CREW),
+]

@@ -1,0 +1,35 @@
+"""Random secrets (API tokens, room stream keys): generation, digests, masking.
+
+Secrets are 256-bit random strings, so a plain SHA-256 digest is a safe way to store them and
+lets us find the owner by digest; the final comparison is constant time anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+TOKEN_PREFIX = "lbt_"
+STREAM_KEY_PREFIX = "lbk_"
+
+
+def new_secret(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def matches(secret: str, stored_digest: str) -> bool:
+    """Constant-time check of a presented secret against a stored digest."""
+    return hmac.compare_digest(digest(secret), stored_digest)
+
+
+def mask(secret: str, keep: int = 4) -> str:
+    """A log- and UI-safe form: the prefix and last ``keep`` characters only."""
+    if len(secret) <= keep * 2:
+        return "…"
+    head = secret[: secret.index("_") + 1] if "_" in secret[:8] else ""
+    return f"{head}…{secret[-keep:]}"

@@ -1,0 +1,308 @@
+"""The domain model as SQLAlchemy 2 tables.
+
+Money is an integer amount in fen (1/100 yuan) plus an ISO 4217 currency code; times are UTC.
+Secrets (API tokens, room stream keys) are stored as SHA-256 digests only: they are long random
+strings, so a fast hash is enough and lets us look them up by digest.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    BASE_MANAGER = "base_manager"
+    MERCHANT = "merchant"
+    HOST = "host"
+
+
+class ProductStatus(enum.StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+class SessionStatus(enum.StrEnum):
+    PLANNED = "planned"
+    LIVE = "live"
+    ENDED = "ended"
+
+
+class DestinationProtocol(enum.StrEnum):
+    RTMP = "rtmp"
+    RTMPS = "rtmps"
+    SRT = "srt"
+
+
+class OrderStatus(enum.StrEnum):
+    PAID = "paid"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
+
+
+def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, length=16,
+                values_callable=lambda e: [m.value for m in e])
+
+
+class Model(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Base(Timestamps, Model):
+    """A live-streaming base of the city (a building with studios)."""
+
+    __tablename__ = "bases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+
+
+class Theme(Timestamps, Model):
+    __tablename__ = "themes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+
+
+class Room(Timestamps, Model):
+    """A studio of a base; hosts publish to it with the room's stream key."""
+
+    __tablename__ = "rooms"
+    __table_args__ = (UniqueConstraint("base_id", "slug", name="uq_rooms_base_slug"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    base_id: Mapped[int] = mapped_column(ForeignKey("bases.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(63))
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    stream_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    stream_key_hint: Mapped[str | None] = mapped_column(String(16))
+    stream_key_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    base: Mapped[Base] = relationship(lazy="raise")
+
+
+class Host(Timestamps, Model):
+    """A streamer (主播) who works at a base, usually in one home studio."""
+
+    __tablename__ = "hosts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    base_id: Mapped[int] = mapped_column(ForeignKey("bases.id", ondelete="CASCADE"), index=True)
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    display_name: Mapped[str] = mapped_column(String(100))
+    handle: Mapped[str | None] = mapped_column(String(100))
+
+
+class Merchant(Timestamps, Model):
+    __tablename__ = "merchants"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    base_id: Mapped[int] = mapped_column(ForeignKey("bases.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    credit_code: Mapped[str | None] = mapped_column(String(18))
+
+
+class Product(Timestamps, Model):
+    """A product listing of a merchant."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("price_fen >= 0", name="price_nonnegative"),
+        CheckConstraint("stock >= 0", name="stock_nonnegative"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    base_id: Mapped[int] = mapped_column(ForeignKey("bases.id", ondelete="CASCADE"), index=True)
+    merchant_id: Mapped[int] = mapped_column(
+        ForeignKey("merchants.id", ondelete="CASCADE"), index=True
+    )
+    title_zh: Mapped[str] = mapped_column(String(200))
+    title_en: Mapped[str | None] = mapped_column(String(200))
+    description_zh: Mapped[str | None] = mapped_column(Text)
+    description_en: Mapped[str | None] = mapped_column(Text)
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    stock: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[ProductStatus] = mapped_column(
+        _enum(ProductStatus, "product_status"), default=ProductStatus.DRAFT
+    )
+
+
+class LiveSession(Timestamps, Model):
+    """One broadcast: planned → live → ended, in a room, by a host, on a theme."""
+
+    __tablename__ = "live_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    base_id: Mapped[int] = mapped_column(ForeignKey("bases.id", ondelete="CASCADE"), index=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    host_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hosts.id", ondelete="SET NULL"), index=True
+    )
+    theme_id: Mapped[int | None] = mapped_column(ForeignKey("themes.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[SessionStatus] = mapped_column(
+        _enum(SessionStatus, "session_status"), default=SessionStatus.PLANNED
+    )
+    scheduled_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LineupItem(Model):
+    """A product in a session's lineup, in running order."""
+
+    __tablename__ = "session_lineup"
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Destination(Timestamps, Model):
+    """A platform push target (Douyin, Kuaishou, Channels …) for a room or one session."""
+
+    __tablename__ = "destinations"
+    __table_args__ = (
+        CheckConstraint(
+            "(room_id IS NOT NULL) <> (session_id IS NOT NULL)", name="room_xor_session"
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    base_id: Mapped[int] = mapped_column(ForeignKey("bases.id", ondelete="CASCADE"), index=True)
+    room_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), index=True
+    )
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    platform: Mapped[str] = mapped_column(String(32), default="custom")
+    protocol: Mapped[DestinationProtocol] = mapped_column(
+        _enum(DestinationProtocol, "destination_protocol")
+    )
+    url: Mapped[str] = mapped_column(String(1000))
+    # The platform's push key must be sent to the platform, so it cannot be hashed; the API
+    # only ever shows its last characters.
+    stream_key: Mapped[str] = mapped_column(String(500), default="")
+    enabled: Mapped[bool] = mapped_column(default=True)
+
+
+class Pin(Model):
+    """A product pinned during a live session, from pinned_at until unpinned_at."""
+
+    __tablename__ = "pins"
+    __table_args__ = (Index("ix_pins_session_pinned", "session_id", "pinned_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    base_id: Mapped[int] = mapped_column(ForeignKey("bases.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("live_sessions.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    pinned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    unpinned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    stream_offset_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Order(Timestamps, Model):
+    """A storefront order, once per platform order id, credited to a session, host, product."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("platform", "platform_order_id", name="uq_orders_platform_order"),
+        CheckConstraint("amount_fen >= 0", name="amount_nonnegative"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        Index("ix_orders_base_placed", "base_id", "placed_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    base_id: Mapped[int] = mapped_column(ForeignKey("bases.id", ondelete="CASCADE"))
+    merchant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("merchants.id", ondelete="SET NULL"), index=True
+    )
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="SET NULL"), index=True
+    )
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id", ondelete="SET NULL"))
+    platform: Mapped[str] = mapped_column(String(32))
+    platform_order_id: Mapped[str] = mapped_column(String(128))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    status: Mapped[OrderStatus] = mapped_column(
+        _enum(OrderStatus, "order_status"), default=OrderStatus.PAID
+    )
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiToken(Model):
+    """An API token; only its SHA-256 digest is stored, the token is shown once."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    base_id: Mapped[int | None] = mapped_column(ForeignKey("bases.id", ondelete="CASCADE"))
+    merchant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("merchants.id", ondelete="CASCADE")
+    )
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
