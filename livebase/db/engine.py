@@ -27,7 +27,15 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # ``?schema=NAME`` keeps Livebase's tables in their own PostgreSQL schema (search_path).
+    schema = parsed.query.get("schema")
+    connect_args: dict[str, Any] = {}
+    if isinstance(schema, str):
+        parsed = parsed.difference_update_query(["schema"])
+        connect_args["server_settings"] = {"search_path": schema}
+    return create_async_engine(
+        parsed, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect_args
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
