@@ -1,0 +1,225 @@
+"""The event bus interface: publish events to streams, consume them in consumer groups.
+
+Semantics follow Redis Streams, and :class:`~livebase.bus.memory.InProcessBus` copies them:
+
+* A stream is an append-only log; message ids are ``"<ms>-<seq>"`` and only ever grow.
+* A consumer group keeps its own position. ``ensure_group`` creates it at the *start* of the
+  stream ("0"), so events published before the group existed are still delivered; calling it
+  again never moves an existing group.
+* ``read`` hands each new message to exactly one consumer of the group and records it as
+  pending for that consumer until ``ack``. Delivery is at-least-once: a consumer that dies
+  before acknowledging leaves its messages pending, and another consumer takes them over with
+  ``claim_stale`` once they have been idle long enough. Handlers must therefore be idempotent
+  (``Event.id`` is the natural key for that).
+* A restarted consumer gets its own unacknowledged messages back through ``claim_stale`` too.
+* An entry that is not a valid event (written by a foreign producer, or corrupt) is never
+  handed to a handler: it is logged as a warning naming the message id and acknowledged, so
+  it cannot block the group. It stays in the stream for inspection until trimmed.
+* With ``maxlen`` the stream is trimmed approximately (like ``XADD MAXLEN ~``): at least the
+  newest ``maxlen`` entries are kept, older ones go in batches.
+
+Validation, encoding and decoding live here once; backends implement the small raw primitives
+(``_append``, ``_read`` …) over their storage.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from livebase.bus.errors import BusClosedError, BusDecodeError
+from livebase.bus.events import Delivery, Event, decode_event, encode_event
+
+log = logging.getLogger(__name__)
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+MESSAGE_ID_RE = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+@dataclass(frozen=True, slots=True)
+class RawEntry:
+    """A stream entry as a backend returns it, before decoding."""
+
+    message_id: str
+    payload: bytes | None
+    delivery_count: int
+
+
+def check_name(kind: str, value: str) -> None:
+    """Reject names that would be ambiguous as Redis keys or in logs."""
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise ValueError(
+            f"{kind} name {value!r} is invalid: use 1-200 letters, digits, '.', '_', ':' or '-',"
+            " starting with a letter or digit"
+        )
+
+
+def parse_message_id(message_id: str) -> tuple[int, int]:
+    """``"<ms>-<seq>"`` as a tuple that sorts like the id; raise ``ValueError`` otherwise."""
+    if not isinstance(message_id, str) or not MESSAGE_ID_RE.match(message_id):
+        raise ValueError(f"message id {message_id!r} is invalid: expected '<ms>-<seq>'")
+    ms, seq = message_id.split("-")
+    return int(ms), int(seq)
+
+
+class EventBus(ABC):
+    """Publish domain events and consume them in consumer groups (at-least-once)."""
+
+    def __init__(self, *, maxlen: int | None = None) -> None:
+        if maxlen is not None and maxlen < 1:
+            raise ValueError(f"maxlen must be a positive number of entries, got {maxlen}")
+        self.maxlen = maxlen
+        self._closed = False
+
+    async def publish(self, stream: str, event: Event) -> str:
+        """Append ``event`` to ``stream``; return its message id."""
+        (message_id,) = await self.publish_many(stream, [event])
+        return message_id
+
+    async def publish_many(self, stream: str, events: Iterable[Event]) -> list[str]:
+        """Append ``events`` in order, all or none; return their message ids.
+
+        Every event is encoded before anything is written, so one bad event publishes nothing.
+        """
+        self._check_open()
+        check_name("stream", stream)
+        payloads = [encode_event(event) for event in events]
+        if not payloads:
+            return []
+        return await self._append(stream, payloads)
+
+    async def ensure_group(self, stream: str, group: str) -> None:
+        """Create ``group`` at the start of ``stream`` (and the stream) unless it exists."""
+        self._check_open()
+        check_name("stream", stream)
+        check_name("group", group)
+        await self._ensure_group(stream, group)
+
+    async def read(
+        self, stream: str, group: str, consumer: str, *, count: int = 100, block_ms: int = 0
+    ) -> list[Delivery]:
+        """Up to ``count`` messages never delivered to ``group`` before, now pending for
+        ``consumer``.
+
+        With ``block_ms`` > 0, wait up to that long for a first message; with 0 return at once.
+        There is no wait-forever: a consumer loops, which also lets it notice shutdown.
+        """
+        self._check_open()
+        self._check_consumer_args(stream, group, consumer, count)
+        if block_ms < 0:
+            raise ValueError(f"block_ms must be >= 0, got {block_ms}")
+        raw = await self._read(stream, group, consumer, count, block_ms)
+        return await self._decode(stream, group, raw)
+
+    async def ack(self, stream: str, group: str, message_ids: Iterable[str]) -> int:
+        """Mark messages as processed; return how many were pending (others are ignored)."""
+        self._check_open()
+        check_name("stream", stream)
+        check_name("group", group)
+        ids = list(message_ids)
+        for message_id in ids:
+            parse_message_id(message_id)
+        if not ids:
+            return 0
+        return await self._ack(stream, group, ids)
+
+    async def claim_stale(
+        self, stream: str, group: str, consumer: str, *, min_idle_ms: int, count: int = 100
+    ) -> list[Delivery]:
+        """Take over up to ``count`` messages of ``group`` pending for at least ``min_idle_ms``
+        (whichever consumer held them), oldest first; each one's ``delivery_count`` grows by 1.
+        """
+        self._check_open()
+        self._check_consumer_args(stream, group, consumer, count)
+        if min_idle_ms < 0:
+            raise ValueError(f"min_idle_ms must be >= 0, got {min_idle_ms}")
+        raw = await self._claim(stream, group, consumer, min_idle_ms, count)
+        return await self._decode(stream, group, raw)
+
+    async def pending_count(self, stream: str, group: str) -> int:
+        """How many messages of ``group`` are delivered but not acknowledged."""
+        self._check_open()
+        check_name("stream", stream)
+        check_name("group", group)
+        return await self._pending_count(stream, group)
+
+    async def close(self) -> None:
+        """Release the bus's resources; later calls raise :class:`BusClosedError`."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BusClosedError(f"{type(self).__name__} is closed")
+
+    @staticmethod
+    def _check_consumer_args(stream: str, group: str, consumer: str, count: int) -> None:
+        check_name("stream", stream)
+        check_name("group", group)
+        check_name("consumer", consumer)
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count}")
+
+    async def _decode(self, stream: str, group: str, raw: Sequence[RawEntry]) -> list[Delivery]:
+        deliveries: list[Delivery] = []
+        rejected: list[str] = []
+        for entry in raw:
+            try:
+                event = decode_event(entry.payload, entry.message_id)
+            except BusDecodeError as exc:
+                log.warning(
+                    "stream %r group %r: skipping and acknowledging message %s: %s",
+                    stream,
+                    group,
+                    entry.message_id,
+                    exc,
+                )
+                rejected.append(entry.message_id)
+                continue
+            deliveries.append(Delivery(stream, entry.message_id, event, entry.delivery_count))
+        if rejected:
+            await self._ack(stream, group, rejected)
+        return deliveries
+
+    @abstractmethod
+    async def _append(self, stream: str, payloads: Sequence[bytes]) -> list[str]: ...
+
+    @abstractmethod
+    async def _ensure_group(self, stream: str, group: str) -> None: ...
+
+    @abstractmethod
+    async def _read(
+        self, stream: str, group: str, consumer: str, count: int, block_ms: int
+    ) -> list[RawEntry]: ...
+
+    @abstractmethod
+    async def _ack(self, stream: str, group: str, message_ids: Sequence[str]) -> int: ...
+
+    @abstractmethod
+    async def _claim(
+        self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int
+    ) -> list[RawEntry]: ...
+
+    @abstractmethod
+    async def _pending_count(self, stream: str, group: str) -> int: ...
+
+    @abstractmethod
+    async def _close(self) -> None: ...
