@@ -1,0 +1,115 @@
+"""The ``livebase`` command, run as a real process on a fresh data directory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+# The console script installed with the package, as a person would run it.
+LIVEBASE = [str(Path(sys.executable).parent / "livebase")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        LIVEBASE + args, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LIVEBASE_")}
+    return clean | {"LIVEBASE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+
+
+def test_db_upgrade_creates_and_seeds(env: dict[str, str]) -> None:
+    first = run(["db", "upgrade"], env)
+    assert first.returncode == 0, first.stderr
+    assert "added 3 bases, 6 rooms, 4 themes" in first.stderr
+    again = run(["db", "upgrade"], env)
+    assert again.returncode == 0 and "added 0 bases, 0 rooms, 0 themes" in again.stderr
+
+
+def test_token_create_prints_only_the_token(env: dict[str, str]) -> None:
+    result = run(["token", "create", "--role", "base_manager", "--base", "luhe"], env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lbt_") and len(lines[0]) > 40
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--role", "base_manager"], "needs a base"),
+        (["--role", "base_manager", "--base", "atlantis"], "no base 'atlantis'"),
+        (["--role", "merchant", "--base", "luhe"], "needs a merchant"),
+        (["--role", "host", "--base", "luhe", "--host", "999"], "--host 999"),
+    ],
+)
+def test_token_create_errors_are_clear(env: dict[str, str], args: list[str], message: str) -> None:
+    result = run(["token", "create", *args], env)
+    assert result.returncode == 1 and result.stdout == ""
+    assert message in result.stderr
+
+
+def test_rooms_list_show_and_rotate(env: dict[str, str]) -> None:
+    listing = run(["rooms"], env)
+    assert listing.returncode == 0 and "orchard" in listing.stderr and "not set" in listing.stderr
+    rotated = run(["rooms", "--rotate-key", "luhe/orchard"], env)
+    key = rotated.stdout.strip()
+    assert rotated.returncode == 0 and key.startswith("lbk_")
+    shown = run(["rooms", "luhe/orchard"], env)
+    assert shown.returncode == 0
+    assert "rtmp://127.0.0.1:1935/live" in shown.stderr and key[-4:] in shown.stderr
+    assert key not in shown.stderr + shown.stdout
+    missing = run(["rooms", "luhe/cellar"], env)
+    assert missing.returncode == 1 and "no room 'luhe/cellar'" in missing.stderr
+
+
+def test_bad_setting_is_named(env: dict[str, str]) -> None:
+    result = run(["rooms"], env | {"LIVEBASE_HTTP_PORT": "http"})
+    assert result.returncode == 2 and "LIVEBASE_HTTP_PORT" in result.stderr
+
+
+def test_serve_answers_and_stops_on_sigterm(env: dict[str, str]) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*LIVEBASE, "serve"], env=env | {"LIVEBASE_HTTP_PORT": str(port)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("serve did not listen")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_demo_runs_end_to_end_and_stops(env: dict[str, str]) -> None:
+    env = env | {"LIVEBASE_HTTP_PORT": str(free_port())}
+    result = run(["demo", "--duration", "1"], env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "is live" in result.stderr and "demo stopped" in result.stderr
+    assert "orders" in result.stderr
