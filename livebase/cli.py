@@ -10,7 +10,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -62,15 +63,22 @@ async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
                 base_id = await db.scalar(select(Base.id).where(Base.slug == args.base))
                 if base_id is None:
                     raise CliError(f"no base {args.base!r} (see `livebase rooms`)")
-            for flag, model, value in (("--merchant", Merchant, args.merchant),
-                                       ("--host", Host, args.host)):
+            checks: tuple[tuple[str, type[Merchant | Host], int | None], ...] = (
+                ("--merchant", Merchant, args.merchant),
+                ("--host", Host, args.host),
+            )
+            for flag, model, value in checks:
                 if value is not None:
-                    owner = await db.get(model, value)
-                    if owner is None or owner.base_id != base_id:
+                    owner_base = await db.scalar(select(model.base_id).where(model.id == value))
+                    if owner_base is None or owner_base != base_id:
                         raise CliError(f"{flag} {value}: not found in base {args.base!r}")
             try:
                 issued = await issue_token(
-                    db, role, base_id=base_id, merchant_id=args.merchant, host_id=args.host,
+                    db,
+                    role,
+                    base_id=base_id,
+                    merchant_id=args.merchant,
+                    host_id=args.host,
                     name=args.name,
                 )
             except ValueError as exc:
@@ -86,7 +94,8 @@ async def _room(db: AsyncSession, ref: str) -> tuple[Base, Room]:
     base_slug, _, room_slug = ref.partition("/")
     row = (
         await db.execute(
-            select(Base, Room).join(Room, Room.base_id == Base.id)
+            select(Base, Room)
+            .join(Room, Room.base_id == Base.id)
             .where(Base.slug == base_slug, Room.slug == room_slug)
         )
     ).first()
@@ -145,7 +154,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     return await run_demo(settings, duration=args.duration, console=err)
 
 
-Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
+Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,15 +165,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the HTTP API and ingest listeners")
     p.set_defaults(run=_serve)
     p = sub.add_parser("demo", help="run the whole stack on sample data, end to end")
-    p.add_argument("--duration", type=float, default=0,
-                   help="stop after this many seconds (default: run until Ctrl-C)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=0,
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
     p.set_defaults(run=_demo)
     db = sub.add_parser("db", help="database maintenance").add_subparsers(
-        dest="db_command", required=True, metavar="ACTION")
+        dest="db_command", required=True, metavar="ACTION"
+    )
     db.add_parser("upgrade", help="apply migrations and seed the configured bases").set_defaults(
-        run=_db_upgrade)
+        run=_db_upgrade
+    )
     tok = sub.add_parser("token", help="API tokens").add_subparsers(
-        dest="token_command", required=True, metavar="ACTION")
+        dest="token_command", required=True, metavar="ACTION"
+    )
     p = tok.add_parser("create", help="create a token and print it (once) on stdout")
     p.add_argument("--role", required=True, choices=[r.value for r in Role])
     p.add_argument("--base", help="base slug (every role but admin)")
@@ -175,8 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rooms", help="list rooms, or show one room's ingest details")
     p.add_argument("room", nargs="?", help="BASE/ROOM to show, e.g. haifeng/studio-1")
     p.add_argument("--base", help="list only this base's rooms")
-    p.add_argument("--rotate-key", metavar="BASE/ROOM",
-                   help="give the room a new stream key and print it (once) on stdout")
+    p.add_argument(
+        "--rotate-key",
+        metavar="BASE/ROOM",
+        help="give the room a new stream key and print it (once) on stdout",
+    )
     p.set_defaults(run=_rooms)
     return parser
 
@@ -189,7 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"[red]error:[/] {exc}")
         return 2
     logging.basicConfig(
-        level=settings.log_level, format="%(name)s: %(message)s", datefmt="[%X]",
+        level=settings.log_level,
+        format="%(name)s: %(message)s",
+        datefmt="[%X]",
         handlers=[RichHandler(console=err, show_path=False)],
     )
     # Migration chatter is not news for the person at the terminal.

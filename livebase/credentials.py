@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 
-TOKEN_PREFIX = "lbt_"
+TOKEN_PREFIX = "lbt_"  # noqa: S105 (a public marker, not a secret)
 STREAM_KEY_PREFIX = "lbk_"
 
 

@@ -50,7 +50,9 @@ class Driver:
     async def __call__(self, method: str, path: str, body: Any = None) -> Any:
         self.calls += 1
         async with self.http.request(
-            method, self.url + path, json=body,
+            method,
+            self.url + path,
+            json=body,
             headers={"Authorization": f"Bearer {self.token}"},
         ) as resp:
             payload = await resp.json() if resp.content_type == "application/json" else None
@@ -74,33 +76,59 @@ async def drive(api: Driver, console: Console, rng: random.Random) -> dict[str, 
     await api("PATCH", f"{base}/hosts/{host['id']}", {"room_id": room["id"]})
     products = []
     for title_zh, title_en, price, stock in PRODUCTS:
-        products.append(await api("POST", f"{base}/products", {
-            "merchant_id": merchant["id"], "title_zh": title_zh, "title_en": title_en,
-            "description_zh": SAMPLE, "price_fen": price, "stock": stock, "status": "active",
-        }))
+        products.append(
+            await api(
+                "POST",
+                f"{base}/products",
+                {
+                    "merchant_id": merchant["id"],
+                    "title_zh": title_zh,
+                    "title_en": title_en,
+                    "description_zh": SAMPLE,
+                    "price_fen": price,
+                    "stock": stock,
+                    "status": "active",
+                },
+            )
+        )
     themes = await api("GET", "/api/v1/themes")
     theme = next(t for t in themes["items"] if t["slug"] == "gi-produce")
-    session = await api("POST", f"{base}/sessions", {
-        "room_id": room["id"], "host_id": host["id"], "theme_id": theme["id"],
-        "title": "海丰好物 · 地理标志农产品专场 (示例)",
-    })
+    session = await api(
+        "POST",
+        f"{base}/sessions",
+        {
+            "room_id": room["id"],
+            "host_id": host["id"],
+            "theme_id": theme["id"],
+            "title": "海丰好物 · 地理标志农产品专场 (示例)",
+        },
+    )
     sid = session["id"]
     await api("PUT", f"{base}/sessions/{sid}/lineup", {"product_ids": [p["id"] for p in products]})
     await api("PATCH", f"{base}/sessions/{sid}", {"status": "live"})
     console.print(f"[green]●[/] session {sid} is live in {room['slug']}")
     orders = 0
     for i, product in enumerate(products):
-        pin = await api("POST", f"{base}/sessions/{sid}/pins",
-                        {"product_id": product["id"], "stream_offset_ms": i * 60_000})
+        pin = await api(
+            "POST",
+            f"{base}/sessions/{sid}/pins",
+            {"product_id": product["id"], "stream_offset_ms": i * 60_000},
+        )
         for n in range(rng.randint(2, 5)):
             qty = rng.randint(1, 3)
-            await api("POST", f"{base}/orders", {
-                "platform": rng.choice(["douyin", "kuaishou", "channels"]),
-                "platform_order_id": f"demo-{sid}-{product['id']}-{n}",
-                "product_id": product["id"], "session_id": sid, "quantity": qty,
-                "amount_fen": qty * product["price_fen"],
-                "placed_at": datetime.now(UTC).isoformat(),
-            })
+            await api(
+                "POST",
+                f"{base}/orders",
+                {
+                    "platform": rng.choice(["douyin", "kuaishou", "channels"]),
+                    "platform_order_id": f"demo-{sid}-{product['id']}-{n}",
+                    "product_id": product["id"],
+                    "session_id": sid,
+                    "quantity": qty,
+                    "amount_fen": qty * product["price_fen"],
+                    "placed_at": datetime.now(UTC).isoformat(),
+                },
+            )
             orders += 1
         await api("POST", f"{base}/sessions/{sid}/pins/{pin['id']}/unpin")
         console.print(f"  pinned {product['title_zh']} and took orders")
@@ -109,7 +137,7 @@ async def drive(api: Driver, console: Console, rng: random.Random) -> dict[str, 
 
 
 async def run_demo(settings: Settings, *, duration: float, console: Console) -> int:
-    rng = random.Random(7)
+    rng = random.Random(7)  # noqa: S311 (simulated shoppers, not security)
     async with running_service(settings) as svc, aiohttp.ClientSession() as http:
         api = Driver(http, svc.http_url, await _admin_token(svc.app))
         with console.status("driving the demo…"):
@@ -119,8 +147,11 @@ async def run_demo(settings: Settings, *, duration: float, console: Console) -> 
         table.add_row("OpenAPI", f"{svc.http_url}/openapi.json")
         table.add_row("Health / metrics", f"{svc.http_url}/healthz · {svc.http_url}/metrics")
         table.add_row("Admin token", api.token)
-        table.add_row("Session", f"#{summary['session']}: {summary['products']} products "
-                                 f"pinned, {summary['orders']} orders")
+        table.add_row(
+            "Session",
+            f"#{summary['session']}: {summary['products']} products "
+            f"pinned, {summary['orders']} orders",
+        )
         table.add_row("API calls made", str(api.calls))
         console.print(table)
         console.print("Press Ctrl-C to stop." if not duration else f"Stopping in {duration:g} s.")

@@ -38,7 +38,9 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
         if report.bases or report.rooms or report.themes:
             log.info(
                 "created %d bases, %d rooms and %d themes from the configuration",
-                report.bases, report.rooms, report.themes,
+                report.bases,
+                report.rooms,
+                report.themes,
             )
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
         await site.start()

@@ -62,11 +62,15 @@ class BaseConfig(_Strict):
 
 
 DEFAULT_THEMES: tuple[ThemeConfig, ...] = (
-    ThemeConfig(slug="culture-tourism-wellness", name_zh="直播+文旅康养",
-                name_en="Live + culture, tourism and wellness"),
+    ThemeConfig(
+        slug="culture-tourism-wellness",
+        name_zh="直播+文旅康养",
+        name_en="Live + culture, tourism and wellness",
+    ),
     ThemeConfig(slug="arts-crafts", name_zh="直播+工艺美术", name_en="Live + arts and crafts"),
-    ThemeConfig(slug="gi-produce", name_zh="地理标志农产品",
-                name_en="Geographical-indication farm produce"),
+    ThemeConfig(
+        slug="gi-produce", name_zh="地理标志农产品", name_en="Geographical-indication farm produce"
+    ),
     ThemeConfig(slug="animation", name_zh="动漫", name_en="Animation"),
 )
 
@@ -221,7 +225,7 @@ def load_settings(
                 continue
             raise SettingsError(f"{name}: unknown setting (known: {', '.join(sorted(known_env))})")
         if name != "LIVEBASE_CONFIG":
-            key = name[len(ENV_PREFIX):].lower()
+            key = name[len(ENV_PREFIX) :].lower()
             values[key] = raw
             sources[key] = name
     try:

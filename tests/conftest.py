@@ -81,7 +81,11 @@ class Api:
     ids: dict[str, int] = field(default_factory=dict)
 
     async def token(
-        self, role: Role, base: str | None = None, *, merchant: int | None = None,
+        self,
+        role: Role,
+        base: str | None = None,
+        *,
+        merchant: int | None = None,
         host: int | None = None,
     ) -> str:
         async with self.app[DB_SESSIONS]() as db, db.begin():
@@ -127,13 +131,17 @@ async def world(api: Api) -> World:
     ids: dict[str, int] = {}
     async with api.app[DB_SESSIONS]() as db, db.begin():
         for slug in ("haifeng", "luhe"):
-            base = (await db.execute(text("SELECT id FROM bases WHERE slug=:s"), {"s": slug}))
+            base = await db.execute(text("SELECT id FROM bases WHERE slug=:s"), {"s": slug})
             base_id = base.scalar_one()
             room_id = (
-                await db.execute(
-                    text("SELECT id FROM rooms WHERE base_id=:b ORDER BY id"), {"b": base_id}
+                (
+                    await db.execute(
+                        text("SELECT id FROM rooms WHERE base_id=:b ORDER BY id"), {"b": base_id}
+                    )
                 )
-            ).scalars().first()
+                .scalars()
+                .first()
+            )
             merchant = Merchant(base_id=base_id, name=f"{slug} merchant")
             host = Host(base_id=base_id, room_id=room_id, display_name=f"{slug} host")
             other_host = Host(base_id=base_id, display_name=f"{slug} other host")
@@ -141,9 +149,12 @@ async def world(api: Api) -> World:
             db.add_all([merchant, host, other_host, other_merchant])
             await db.flush()
             ids |= {
-                f"{slug}.base": base_id, f"{slug}.room": room_id or 0,
-                f"{slug}.merchant": merchant.id, f"{slug}.host": host.id,
-                f"{slug}.other_host": other_host.id, f"{slug}.other_merchant": other_merchant.id,
+                f"{slug}.base": base_id,
+                f"{slug}.room": room_id or 0,
+                f"{slug}.merchant": merchant.id,
+                f"{slug}.host": host.id,
+                f"{slug}.other_host": other_host.id,
+                f"{slug}.other_merchant": other_merchant.id,
             }
     tokens = {"admin": await api.token(Role.ADMIN)}
     for slug in ("haifeng", "luhe"):
@@ -154,4 +165,3 @@ async def world(api: Api) -> World:
         tokens[f"{slug}.host"] = await api.token(Role.HOST, slug, host=ids[f"{slug}.host"])
     api.ids = ids
     return World(api=api, tokens=tokens, ids=ids)
-

@@ -15,10 +15,17 @@ async def test_health_and_openapi_need_no_token(api: Api) -> None:
 async def test_product_crud_roundtrip(world: World) -> None:
     api, t, ids = world.api, world.tokens, world.ids
     path = "/api/v1/bases/haifeng/products"
-    status, created = await api.call("POST", path, t["haifeng.merchant"], {
-        "title_zh": "海丰莲花山茶", "title_en": "Lianhuashan tea", "price_fen": 12800,
-        "stock": 50,
-    })
+    status, created = await api.call(
+        "POST",
+        path,
+        t["haifeng.merchant"],
+        {
+            "title_zh": "海丰莲花山茶",
+            "title_en": "Lianhuashan tea",
+            "price_fen": 12800,
+            "stock": 50,
+        },
+    )
     assert status == 201, created
     assert created["merchant_id"] == ids["haifeng.merchant"]
     assert created["price_fen"] == 12800 and created["currency"] == "CNY"
@@ -40,9 +47,16 @@ async def test_pagination_walks_every_row_once(world: World) -> None:
     path = "/api/v1/bases/luhe/products"
     mid = world.ids["luhe.merchant"]
     for i in range(7):
-        status, _ = await api.call("POST", path, t["luhe.manager"], {
-            "merchant_id": mid, "title_zh": f"青梅 {i}", "price_fen": 100 + i,
-        })
+        status, _ = await api.call(
+            "POST",
+            path,
+            t["luhe.manager"],
+            {
+                "merchant_id": mid,
+                "title_zh": f"青梅 {i}",
+                "price_fen": 100 + i,
+            },
+        )
         assert status == 201
     seen: list[int] = []
     cursor = None
@@ -61,9 +75,16 @@ async def test_filtering_by_status(world: World) -> None:
     api, t = world.api, world.tokens
     path = "/api/v1/bases/haifeng/products"
     for status_value in ("draft", "active", "active"):
-        await api.call("POST", path, t["haifeng.merchant"], {
-            "title_zh": "油占米", "price_fen": 3990, "status": status_value,
-        })
+        await api.call(
+            "POST",
+            path,
+            t["haifeng.merchant"],
+            {
+                "title_zh": "油占米",
+                "price_fen": 3990,
+                "status": status_value,
+            },
+        )
     status, page = await api.call("GET", path + "?status=active", t["haifeng.manager"])
     assert status == 200 and [p["status"] for p in page["items"]] == ["active", "active"]
 
@@ -71,44 +92,74 @@ async def test_filtering_by_status(world: World) -> None:
 async def test_session_lifecycle_lineup_and_pins(world: World) -> None:
     api, t, ids = world.api, world.tokens, world.ids
     base = "/api/v1/bases/haifeng"
-    _, product = await api.call("POST", f"{base}/products", t["haifeng.merchant"], {
-        "title_zh": "青梅酒", "price_fen": 6800, "stock": 3, "status": "active",
-    })
-    status, session = await api.call("POST", f"{base}/sessions", t["haifeng.host"], {
-        "room_id": ids["haifeng.room"], "title": "海丰好物专场",
-    })
+    _, product = await api.call(
+        "POST",
+        f"{base}/products",
+        t["haifeng.merchant"],
+        {
+            "title_zh": "青梅酒",
+            "price_fen": 6800,
+            "stock": 3,
+            "status": "active",
+        },
+    )
+    status, session = await api.call(
+        "POST",
+        f"{base}/sessions",
+        t["haifeng.host"],
+        {
+            "room_id": ids["haifeng.room"],
+            "title": "海丰好物专场",
+        },
+    )
     assert status == 201, session
     assert session["status"] == "planned" and session["host_id"] == ids["haifeng.host"]
     sid = session["id"]
-    status, body = await api.call("POST", f"{base}/sessions/{sid}/pins", t["haifeng.host"],
-                                  {"product_id": product["id"]})
+    status, body = await api.call(
+        "POST", f"{base}/sessions/{sid}/pins", t["haifeng.host"], {"product_id": product["id"]}
+    )
     assert status == 409 and body["error"]["code"] == "session_not_live"
-    status, lineup = await api.call("PUT", f"{base}/sessions/{sid}/lineup", t["haifeng.host"],
-                                    {"product_ids": [product["id"]]})
+    status, lineup = await api.call(
+        "PUT", f"{base}/sessions/{sid}/lineup", t["haifeng.host"], {"product_ids": [product["id"]]}
+    )
     assert status == 200 and lineup["product_ids"] == [product["id"]]
-    status, live = await api.call("PATCH", f"{base}/sessions/{sid}", t["haifeng.host"],
-                                  {"status": "live"})
+    status, live = await api.call(
+        "PATCH", f"{base}/sessions/{sid}", t["haifeng.host"], {"status": "live"}
+    )
     assert status == 200 and live["status"] == "live" and live["started_at"]
-    status, pin = await api.call("POST", f"{base}/sessions/{sid}/pins", t["haifeng.host"],
-                                 {"product_id": product["id"], "stream_offset_ms": 65000})
+    status, pin = await api.call(
+        "POST",
+        f"{base}/sessions/{sid}/pins",
+        t["haifeng.host"],
+        {"product_id": product["id"], "stream_offset_ms": 65000},
+    )
     assert status == 201 and pin["unpinned_at"] is None
     status, ended = await api.call(
         "POST", f"{base}/sessions/{sid}/pins/{pin['id']}/unpin", t["haifeng.host"]
     )
     assert status == 200 and ended["unpinned_at"] is not None
-    status, _ = await api.call("PATCH", f"{base}/sessions/{sid}", t["haifeng.host"],
-                               {"status": "ended"})
+    status, _ = await api.call(
+        "PATCH", f"{base}/sessions/{sid}", t["haifeng.host"], {"status": "ended"}
+    )
     assert status == 200
-    status, body = await api.call("PATCH", f"{base}/sessions/{sid}", t["haifeng.host"],
-                                  {"status": "live"})
+    status, body = await api.call(
+        "PATCH", f"{base}/sessions/{sid}", t["haifeng.host"], {"status": "live"}
+    )
     assert status == 409 and body["error"]["code"] == "invalid_transition"
 
 
 async def test_tokens_shown_once_and_revocable(world: World) -> None:
     api, t, ids = world.api, world.tokens, world.ids
-    status, issued = await api.call("POST", "/api/v1/tokens", t["haifeng.manager"], {
-        "role": "merchant", "base": "haifeng", "merchant_id": ids["haifeng.merchant"],
-    })
+    status, issued = await api.call(
+        "POST",
+        "/api/v1/tokens",
+        t["haifeng.manager"],
+        {
+            "role": "merchant",
+            "base": "haifeng",
+            "merchant_id": ids["haifeng.merchant"],
+        },
+    )
     assert status == 201 and issued["token"].startswith("lbt_")
     status, listing = await api.call("GET", "/api/v1/tokens", t["haifeng.manager"])
     assert status == 200 and all("token" not in row for row in listing["items"])

@@ -22,7 +22,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         LIVEBASE + args, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -86,8 +88,11 @@ def test_bad_setting_is_named(env: dict[str, str]) -> None:
 def test_serve_answers_and_stops_on_sigterm(env: dict[str, str]) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [*LIVEBASE, "serve"], env=env | {"LIVEBASE_HTTP_PORT": str(port)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [*LIVEBASE, "serve"],
+        env=env | {"LIVEBASE_HTTP_PORT": str(port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30

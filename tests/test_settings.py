@@ -5,7 +5,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from livebase.settings import DEFAULT_CONFIG_PATH, SCALAR_KEYS, Settings, SettingsError, load_settings
+from livebase.settings import (
+    DEFAULT_CONFIG_PATH,
+    SCALAR_KEYS,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 
 
 def test_shipped_yaml_equals_code_defaults() -> None:
@@ -28,7 +34,12 @@ def test_required_keys_and_defaults() -> None:
     assert (s.http_port, s.rtmp_port) == (8080, 1935)
     assert {"data_dir", "database_url", "redis_url", "ffmpeg"} <= set(SCALAR_KEYS)
     assert len(s.bases) == 3 and all(b.rooms for b in s.bases)
-    assert {t.name_zh for t in s.themes} >= {"直播+文旅康养", "直播+工艺美术", "地理标志农产品", "动漫"}
+    assert {t.name_zh for t in s.themes} >= {
+        "直播+文旅康养",
+        "直播+工艺美术",
+        "地理标志农产品",
+        "动漫",
+    }
 
 
 def test_layering_file_then_environment(tmp_path: Path) -> None:
@@ -60,10 +71,16 @@ def test_ffmpeg_is_bundled_unless_overridden(tmp_path: Path) -> None:
         ({}, "http_port: [1]\n", ["http_port"]),
         ({}, "colour: blue\n", ["colour"]),
         ({}, "bases:\n  - slug: Bad Slug\n    name_zh: x\n    name_en: x\n", ["bases[0].slug"]),
-        ({}, "bases:\n  - {slug: a, name_zh: x, name_en: x, timezone: Mars/Base}\n",
-         ["bases[0].timezone", "Mars/Base"]),
-        ({}, "bases:\n  - {slug: a, name_zh: x, name_en: x, themes: [cooking]}\n",
-         ["bases[0].themes", "cooking"]),
+        (
+            {},
+            "bases:\n  - {slug: a, name_zh: x, name_en: x, timezone: Mars/Base}\n",
+            ["bases[0].timezone", "Mars/Base"],
+        ),
+        (
+            {},
+            "bases:\n  - {slug: a, name_zh: x, name_en: x, themes: [cooking]}\n",
+            ["bases[0].themes", "cooking"],
+        ),
         ({}, "- just\n- a list\n", ["mapping"]),
         ({}, "http_port: [\n", ["YAML"]),
     ],

@@ -49,9 +49,7 @@ async def delete_base(ctx: Context) -> None:
 
 async def list_themes(ctx: Context) -> s.Page[s.ThemeOut]:
     rows = await ctx.db.scalars(select(Theme).order_by(Theme.id))
-    return s.Page[s.ThemeOut](
-        items=[s.ThemeOut.model_validate(r) for r in rows], next_cursor=None
-    )
+    return s.Page[s.ThemeOut](items=[s.ThemeOut.model_validate(r) for r in rows], next_cursor=None)
 
 
 async def _theme(ctx: Context) -> Theme:
@@ -91,21 +89,81 @@ T = "/api/v1/themes"
 WRITE_ERRORS = (400, 401, 403, 404, 409, 422)
 
 ENDPOINTS = [
-    Endpoint("GET", B, list_bases, "List the bases the caller can see", "bases",
-             response=s.Page[s.BaseOut]),
-    Endpoint("POST", B, create_base, "Create a base", "bases", response=s.BaseOut,
-             body=s.BaseCreate, status=201, roles=ADMIN, errors=WRITE_ERRORS),
+    Endpoint(
+        "GET",
+        B,
+        list_bases,
+        "List the bases the caller can see",
+        "bases",
+        response=s.Page[s.BaseOut],
+    ),
+    Endpoint(
+        "POST",
+        B,
+        create_base,
+        "Create a base",
+        "bases",
+        response=s.BaseOut,
+        body=s.BaseCreate,
+        status=201,
+        roles=ADMIN,
+        errors=WRITE_ERRORS,
+    ),
     Endpoint("GET", B + "/{base}", get_base, "Get a base", "bases", response=s.BaseOut),
-    Endpoint("PATCH", B + "/{base}", update_base, "Update a base", "bases", response=s.BaseOut,
-             body=s.BaseUpdate, roles=MANAGERS, errors=WRITE_ERRORS),
-    Endpoint("DELETE", B + "/{base}", delete_base, "Delete a base and everything in it",
-             "bases", status=204, roles=ADMIN, errors=(401, 403, 404, 409)),
+    Endpoint(
+        "PATCH",
+        B + "/{base}",
+        update_base,
+        "Update a base",
+        "bases",
+        response=s.BaseOut,
+        body=s.BaseUpdate,
+        roles=MANAGERS,
+        errors=WRITE_ERRORS,
+    ),
+    Endpoint(
+        "DELETE",
+        B + "/{base}",
+        delete_base,
+        "Delete a base and everything in it",
+        "bases",
+        status=204,
+        roles=ADMIN,
+        errors=(401, 403, 404, 409),
+    ),
     Endpoint("GET", T, list_themes, "List themes", "themes", response=s.Page[s.ThemeOut]),
-    Endpoint("POST", T, create_theme, "Create a theme", "themes", response=s.ThemeOut,
-             body=s.ThemeCreate, status=201, roles=ADMIN, errors=WRITE_ERRORS),
+    Endpoint(
+        "POST",
+        T,
+        create_theme,
+        "Create a theme",
+        "themes",
+        response=s.ThemeOut,
+        body=s.ThemeCreate,
+        status=201,
+        roles=ADMIN,
+        errors=WRITE_ERRORS,
+    ),
     Endpoint("GET", T + "/{theme}", get_theme, "Get a theme", "themes", response=s.ThemeOut),
-    Endpoint("PATCH", T + "/{theme}", update_theme, "Update a theme", "themes",
-             response=s.ThemeOut, body=s.ThemeUpdate, roles=ADMIN, errors=WRITE_ERRORS),
-    Endpoint("DELETE", T + "/{theme}", delete_theme, "Delete a theme", "themes", status=204,
-             roles=ADMIN, errors=(401, 403, 404, 409)),
+    Endpoint(
+        "PATCH",
+        T + "/{theme}",
+        update_theme,
+        "Update a theme",
+        "themes",
+        response=s.ThemeOut,
+        body=s.ThemeUpdate,
+        roles=ADMIN,
+        errors=WRITE_ERRORS,
+    ),
+    Endpoint(
+        "DELETE",
+        T + "/{theme}",
+        delete_theme,
+        "Delete a theme",
+        "themes",
+        status=204,
+        roles=ADMIN,
+        errors=(401, 403, 404, 409),
+    ),
 ]

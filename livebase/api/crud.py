@@ -57,6 +57,11 @@ async def flush_or_conflict(ctx: Context, what: str) -> None:
         raise ValidationFailed(f"the {what} violates a data rule: {exc.orig}") from exc
 
 
+def page_of(model: type[BaseModel]) -> type[BaseModel]:
+    """The ``Page[model]`` response type, built at run time for the OpenAPI document."""
+    return Page[model]  # type: ignore[valid-type]
+
+
 @dataclass(frozen=True)
 class CrudSpec:
     name: str
@@ -86,7 +91,9 @@ class CrudSpec:
             return column == int(raw)  # type: ignore[no-any-return]
         return column == raw  # type: ignore[no-any-return]
 
-    async def fetch(self, ctx: Context, base: Base, raw_key: str, rules: Mapping[Role, Scope]) -> Any:
+    async def fetch(
+        self, ctx: Context, base: Base, raw_key: str, rules: Mapping[Role, Scope]
+    ) -> Any:
         stmt = select(self.model).where(self.model.base_id == base.id, self._key_clause(raw_key))
         scope = _scope_filter(rules, ctx.principal)
         if scope is not None:
@@ -122,7 +129,7 @@ class CrudSpec:
                 stmt = stmt.where(getattr(self.model, name) == value)
         return stmt
 
-    async def list(self, ctx: Context) -> Page[Any]:
+    async def list_rows(self, ctx: Context) -> Page[Any]:
         base = await resolve_base(ctx)
         query: ListQuery = ctx.query
         stmt = select(self.model).where(self.model.base_id == base.id)
@@ -184,17 +191,50 @@ class CrudSpec:
         writers = frozenset(self.write)
         s = self.singular
         return [
-            Endpoint("GET", coll, self.list, f"List {self.name}", self.name,
-                     response=Page[self.out], query=self.query, roles=readers),  # type: ignore[name-defined]
-            Endpoint("POST", coll, self.create_row, f"Create a {s}", self.name,
-                     response=self.out, body=self.create, status=201,
-                     roles=frozenset(self.create_as), errors=(400, 401, 403, 404, 409, 422)),
-            Endpoint("GET", item, self.get, f"Get a {s}", self.name, response=self.out,
-                     roles=readers),
-            Endpoint("PATCH", item, self.update_row, f"Update a {s}", self.name,
-                     response=self.out, body=self.update, roles=writers,
-                     errors=(400, 401, 403, 404, 409, 422)),
-            Endpoint("DELETE", item, self.delete_row, f"Delete a {s}", self.name, status=204,
-                     roles=writers, errors=(401, 403, 404, 409)),
+            Endpoint(
+                "GET",
+                coll,
+                self.list_rows,
+                f"List {self.name}",
+                self.name,
+                response=page_of(self.out),
+                query=self.query,
+                roles=readers,
+            ),
+            Endpoint(
+                "POST",
+                coll,
+                self.create_row,
+                f"Create a {s}",
+                self.name,
+                response=self.out,
+                body=self.create,
+                status=201,
+                roles=frozenset(self.create_as),
+                errors=(400, 401, 403, 404, 409, 422),
+            ),
+            Endpoint(
+                "GET", item, self.get, f"Get a {s}", self.name, response=self.out, roles=readers
+            ),
+            Endpoint(
+                "PATCH",
+                item,
+                self.update_row,
+                f"Update a {s}",
+                self.name,
+                response=self.out,
+                body=self.update,
+                roles=writers,
+                errors=(400, 401, 403, 404, 409, 422),
+            ),
+            Endpoint(
+                "DELETE",
+                item,
+                self.delete_row,
+                f"Delete a {s}",
+                self.name,
+                status=204,
+                roles=writers,
+                errors=(401, 403, 404, 409),
+            ),
         ]
-

@@ -45,7 +45,9 @@ async def rotate_key(ctx: Context) -> s.StreamKeyOut:
     base_slug, room = await _room(ctx)
     key = await stream_keys.rotate(ctx.db, room)
     return s.StreamKeyOut(
-        room=room.slug, stream_key=key, rtmp_server=rtmp_server(ctx.settings),
+        room=room.slug,
+        stream_key=key,
+        rtmp_server=rtmp_server(ctx.settings),
         whip_url=whip_url(ctx.settings, base_slug, room.slug),
     )
 
@@ -60,7 +62,9 @@ async def ingest_details(ctx: Context) -> s.IngestOut:
     server = rtmp_server(ctx.settings)
     hint = f"…{room.stream_key_hint}" if room.stream_key_hint else None
     return s.IngestOut(
-        room=room.slug, rtmp_server=server, stream_key_hint=hint,
+        room=room.slug,
+        rtmp_server=server,
+        stream_key_hint=hint,
         rtmp_url_hint=f"{server}/{hint}" if hint else None,
         whip_url=whip_url(ctx.settings, base_slug, room.slug),
         key_set=room.stream_key_hash is not None,
@@ -145,14 +149,25 @@ async def create_pin(ctx: Context) -> s.PinOut:
     for pin in current:
         pin.unpinned_at = now
     pin = Pin(
-        base_id=session.base_id, session_id=session.id, product_id=body.product_id,
-        pinned_at=now, stream_offset_ms=body.stream_offset_ms,
+        base_id=session.base_id,
+        session_id=session.id,
+        product_id=body.product_id,
+        pinned_at=now,
+        stream_offset_ms=body.stream_offset_ms,
     )
     ctx.db.add(pin)
     await flush_or_conflict(ctx, "pin")
-    ctx.events.append(Event(type="pin.created", base=base_slug, data={
-        "session_id": session.id, "product_id": body.product_id, "pin_id": pin.id,
-    }))
+    ctx.events.append(
+        Event(
+            type="pin.created",
+            base=base_slug,
+            data={
+                "session_id": session.id,
+                "product_id": body.product_id,
+                "pin_id": pin.id,
+            },
+        )
+    )
     return s.PinOut.model_validate(pin)
 
 
@@ -169,34 +184,97 @@ async def unpin(ctx: Context) -> s.PinOut:
         raise NotFound(f"no pin {raw!r} in session {session.id}")
     if pin.unpinned_at is None:
         pin.unpinned_at = utcnow()
-        ctx.events.append(Event(type="pin.removed", base=base_slug, data={
-            "session_id": session.id, "product_id": pin.product_id, "pin_id": pin.id,
-        }))
+        ctx.events.append(
+            Event(
+                type="pin.removed",
+                base=base_slug,
+                data={
+                    "session_id": session.id,
+                    "product_id": pin.product_id,
+                    "pin_id": pin.id,
+                },
+            )
+        )
     return s.PinOut.model_validate(pin)
 
 
 ROOM = PREFIX + "/rooms/{key}"
 SESSION = PREFIX + "/sessions/{key}"
 ENDPOINTS = [
-    Endpoint("POST", ROOM + "/stream-key", rotate_key,
-             "Rotate the room's stream key (the new key is shown once)", "rooms",
-             response=s.StreamKeyOut, roles=LIVE_CREW),
-    Endpoint("DELETE", ROOM + "/stream-key", revoke_key,
-             "Revoke the room's stream key (publishing is refused until rotated)", "rooms",
-             status=204, roles=MANAGERS),
-    Endpoint("GET", ROOM + "/ingest", ingest_details,
-             "What a host pastes into OBS for this room", "rooms",
-             response=s.IngestOut, roles=LIVE_CREW),
-    Endpoint("GET", SESSION + "/lineup", get_lineup, "A session's product lineup", "sessions",
-             response=s.LineupOut, roles=LIVE_CREW),
-    Endpoint("PUT", SESSION + "/lineup", put_lineup, "Replace a session's product lineup",
-             "sessions", response=s.LineupOut, body=s.LineupIn, roles=LIVE_CREW),
-    Endpoint("GET", SESSION + "/pins", list_pins, "Pins of a session, in time order",
-             "sessions", response=s.Page[s.PinOut], roles=LIVE_CREW),
-    Endpoint("POST", SESSION + "/pins", create_pin,
-             "Pin a product of the lineup while live", "sessions",
-             response=s.PinOut, body=s.PinCreate, status=201, roles=LIVE_CREW,
-             errors=(400, 401, 403, 404, 409, 422)),
-    Endpoint("POST", SESSION + "/pins/{pin}/unpin", unpin, "End a pin", "sessions",
-             response=s.PinOut, roles=LIVE_CREW),
+    Endpoint(
+        "POST",
+        ROOM + "/stream-key",
+        rotate_key,
+        "Rotate the room's stream key (the new key is shown once)",
+        "rooms",
+        response=s.StreamKeyOut,
+        roles=LIVE_CREW,
+    ),
+    Endpoint(
+        "DELETE",
+        ROOM + "/stream-key",
+        revoke_key,
+        "Revoke the room's stream key (publishing is refused until rotated)",
+        "rooms",
+        status=204,
+        roles=MANAGERS,
+    ),
+    Endpoint(
+        "GET",
+        ROOM + "/ingest",
+        ingest_details,
+        "What a host pastes into OBS for this room",
+        "rooms",
+        response=s.IngestOut,
+        roles=LIVE_CREW,
+    ),
+    Endpoint(
+        "GET",
+        SESSION + "/lineup",
+        get_lineup,
+        "A session's product lineup",
+        "sessions",
+        response=s.LineupOut,
+        roles=LIVE_CREW,
+    ),
+    Endpoint(
+        "PUT",
+        SESSION + "/lineup",
+        put_lineup,
+        "Replace a session's product lineup",
+        "sessions",
+        response=s.LineupOut,
+        body=s.LineupIn,
+        roles=LIVE_CREW,
+    ),
+    Endpoint(
+        "GET",
+        SESSION + "/pins",
+        list_pins,
+        "Pins of a session, in time order",
+        "sessions",
+        response=s.Page[s.PinOut],
+        roles=LIVE_CREW,
+    ),
+    Endpoint(
+        "POST",
+        SESSION + "/pins",
+        create_pin,
+        "Pin a product of the lineup while live",
+        "sessions",
+        response=s.PinOut,
+        body=s.PinCreate,
+        status=201,
+        roles=LIVE_CREW,
+        errors=(400, 401, 403, 404, 409, 422),
+    ),
+    Endpoint(
+        "POST",
+        SESSION + "/pins/{pin}/unpin",
+        unpin,
+        "End a pin",
+        "sessions",
+        response=s.PinOut,
+        roles=LIVE_CREW,
+    ),
 ]

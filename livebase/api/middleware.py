@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from livebase.api.routing import json_response
@@ -51,7 +52,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
         if exc.status == 413:
-            message = f"the request body is larger than the limit of {request.app[SETTINGS].max_request_bytes} bytes"
+            limit = request.app[SETTINGS].max_request_bytes
+            message = f"the request body is larger than the limit of {limit} bytes"
         elif exc.status == 404:
             message = f"no route for {request.path}"
         elif exc.status == 405:
@@ -72,19 +74,21 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "livebase_http_requests_total", "HTTP requests by route, method and status",
-            ["route", "method", "status"], registry=self.registry,
+            "livebase_http_requests_total",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "livebase_http_request_seconds", "HTTP request latency by route",
-            ["route", "method"], registry=self.registry,
+            "livebase_http_request_seconds",
+            "HTTP request latency by route",
+            ["route", "method"],
+            registry=self.registry,
         )
 
-    def middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    def middleware(self) -> Middleware:
         @web.middleware
-        async def metrics_middleware(
-            request: web.Request, handler: Handler
-        ) -> web.StreamResponse:
+        async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
             start = time.perf_counter()
             response = await handler(request)
             resource = request.match_info.route.resource

@@ -36,9 +36,13 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
 }
 DESCRIPTIONS = {
-    400: "Bad request", 401: "Missing, unknown, expired or revoked token",
-    403: "The caller's role may not do this", 404: "Not found (or not visible to the caller)",
-    409: "Conflict with existing data", 413: "Body too large", 422: "Validation failed",
+    400: "Bad request",
+    401: "Missing, unknown, expired or revoked token",
+    403: "The caller's role may not do this",
+    404: "Not found (or not visible to the caller)",
+    409: "Conflict with existing data",
+    413: "Body too large",
+    422: "Validation failed",
 }
 
 
@@ -51,8 +55,10 @@ def build(endpoints: list[Endpoint]) -> dict[str, Any]:
     models: set[type[BaseModel]] = set()
     for ep in endpoints:
         models.update(m for m in (ep.response, ep.body) if m is not None)
-    keyed = [(m, "validation" if m in {ep.body for ep in endpoints} else "serialization")
-             for m in sorted(models, key=lambda m: m.__name__)]
+    keyed = [
+        (m, "validation" if m in {ep.body for ep in endpoints} else "serialization")
+        for m in sorted(models, key=lambda m: m.__name__)
+    ]
     refs, defs = models_json_schema(keyed, ref_template=REF)  # type: ignore[arg-type]
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
     schemas["Error"] = ERROR_SCHEMA
@@ -75,17 +81,22 @@ def build(endpoints: list[Endpoint]) -> dict[str, Any]:
             schemas.update(query_schema.get("$defs", {}))
             for name, field in ep.query.model_fields.items():
                 schema = query_schema["properties"][name]
-                op["parameters"].append({
-                    "name": name, "in": "query", "required": field.is_required(),
-                    "schema": schema,
-                })
+                op["parameters"].append(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": field.is_required(),
+                        "schema": schema,
+                    }
+                )
         if ep.body is not None:
-            op["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": refs[(ep.body, "validation")]}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": refs[(ep.body, "validation")]}},
+            }
         ok: dict[str, Any] = {"description": "OK" if ep.status != 201 else "Created"}
         if ep.response is not None:
-            ok["content"] = {"application/json": {
-                "schema": refs[(ep.response, "serialization")]}}
+            ok["content"] = {"application/json": {"schema": refs[(ep.response, "serialization")]}}
         op["responses"][str(ep.status)] = ok
         for status in (*ep.errors, 413) if ep.body is not None else ep.errors:
             op["responses"][str(status)] = {
@@ -95,8 +106,11 @@ def build(endpoints: list[Endpoint]) -> dict[str, Any]:
         paths.setdefault(ep.path, {})[ep.method.lower()] = op
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Livebase API", "version": __version__,
-                 "description": "Operations backend for live-streaming e-commerce bases."},
+        "info": {
+            "title": "Livebase API",
+            "version": __version__,
+            "description": "Operations backend for live-streaming e-commerce bases.",
+        },
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, or_, select
 
 from livebase.api import schemas as s
 from livebase.api.crud import CrudSpec, Scope
@@ -51,7 +51,7 @@ def _nothing(_: Principal) -> dict[str, Any]:
 MANAGERS_CREATE = {Role.ADMIN: _nothing, Role.BASE_MANAGER: _nothing}
 
 
-def host_room_id(p: Principal) -> Any:
+def host_room_id(p: Principal) -> ScalarSelect[int | None]:
     return select(Host.room_id).where(Host.id == p.host_id).scalar_subquery()
 
 
@@ -64,28 +64,50 @@ def _own_sessions(p: Principal) -> ColumnElement[bool]:
 
 
 ROOMS = CrudSpec(
-    name="rooms", singular="room", model=Room,
-    out=s.RoomOut, create=s.RoomCreate, update=s.RoomUpdate, query=s.RoomQuery,
-    read={**ADMINS, Role.HOST: _own_room}, write=ADMINS, create_as=MANAGERS_CREATE,
+    name="rooms",
+    singular="room",
+    model=Room,
+    out=s.RoomOut,
+    create=s.RoomCreate,
+    update=s.RoomUpdate,
+    query=s.RoomQuery,
+    read={**ADMINS, Role.HOST: _own_room},
+    write=ADMINS,
+    create_as=MANAGERS_CREATE,
     lookup="slug",
 )
 
 HOSTS = CrudSpec(
-    name="hosts", singular="host", model=Host,
-    out=s.HostOut, create=s.HostCreate, update=s.HostUpdate, query=s.HostQuery,
-    read={**ADMINS, Role.HOST: lambda p: Host.id == p.host_id}, write=ADMINS,
-    create_as=MANAGERS_CREATE, refs={"room_id": Room},
+    name="hosts",
+    singular="host",
+    model=Host,
+    out=s.HostOut,
+    create=s.HostCreate,
+    update=s.HostUpdate,
+    query=s.HostQuery,
+    read={**ADMINS, Role.HOST: lambda p: Host.id == p.host_id},
+    write=ADMINS,
+    create_as=MANAGERS_CREATE,
+    refs={"room_id": Room},
 )
 
 MERCHANTS = CrudSpec(
-    name="merchants", singular="merchant", model=Merchant,
-    out=s.MerchantOut, create=s.MerchantCreate, update=s.MerchantUpdate, query=s.ListQuery,
-    read={**ADMINS, Role.MERCHANT: lambda p: Merchant.id == p.merchant_id}, write=ADMINS,
+    name="merchants",
+    singular="merchant",
+    model=Merchant,
+    out=s.MerchantOut,
+    create=s.MerchantCreate,
+    update=s.MerchantUpdate,
+    query=s.ListQuery,
+    read={**ADMINS, Role.MERCHANT: lambda p: Merchant.id == p.merchant_id},
+    write=ADMINS,
     create_as=MANAGERS_CREATE,
 )
 
 
-async def _product_needs_merchant(ctx: Context, base: Base, row: Any, values: dict[str, Any]) -> None:
+async def _product_needs_merchant(
+    ctx: Context, base: Base, row: Any, values: dict[str, Any]
+) -> None:
     if values.get("merchant_id") is None:
         raise ValidationFailed(
             "merchant_id is required", fields=[FieldError("merchant_id", "Field required")]
@@ -93,10 +115,14 @@ async def _product_needs_merchant(ctx: Context, base: Base, row: Any, values: di
 
 
 PRODUCTS = CrudSpec(
-    name="products", singular="product", model=Product,
-    out=s.ProductOut, create=s.ProductCreate, update=s.ProductUpdate, query=s.ProductQuery,
-    read={**ADMINS, Role.MERCHANT: lambda p: Product.merchant_id == p.merchant_id,
-          Role.HOST: None},
+    name="products",
+    singular="product",
+    model=Product,
+    out=s.ProductOut,
+    create=s.ProductCreate,
+    update=s.ProductUpdate,
+    query=s.ProductQuery,
+    read={**ADMINS, Role.MERCHANT: lambda p: Product.merchant_id == p.merchant_id, Role.HOST: None},
     write={**ADMINS, Role.MERCHANT: lambda p: Product.merchant_id == p.merchant_id},
     create_as={**MANAGERS_CREATE, Role.MERCHANT: lambda p: {"merchant_id": p.merchant_id}},
     refs={"merchant_id": Merchant},
@@ -121,9 +147,7 @@ async def _check_theme(ctx: Context, values: dict[str, Any]) -> None:
 async def _session_create(ctx: Context, base: Base, row: Any, values: dict[str, Any]) -> None:
     await _check_theme(ctx, values)
     if ctx.principal.role is Role.HOST:
-        own_room = await ctx.db.scalar(
-            select(Host.room_id).where(Host.id == ctx.principal.host_id)
-        )
+        own_room = await ctx.db.scalar(select(Host.room_id).where(Host.id == ctx.principal.host_id))
         if values["room_id"] != own_room:
             raise ValidationFailed(
                 "a host can plan sessions only in their own room",
@@ -150,26 +174,47 @@ async def _session_update(ctx: Context, base: Base, row: Any, changes: dict[str,
         changes["started_at"] = utcnow()
     else:
         changes["ended_at"] = utcnow()
-    ctx.events.append(Event(type=f"session.{new.value}", base=base.slug, data={
-        "session_id": row.id, "room_id": row.room_id, "host_id": row.host_id,
-    }))
+    ctx.events.append(
+        Event(
+            type=f"session.{new.value}",
+            base=base.slug,
+            data={
+                "session_id": row.id,
+                "room_id": row.room_id,
+                "host_id": row.host_id,
+            },
+        )
+    )
 
 
 SESSIONS = CrudSpec(
-    name="sessions", singular="session", model=LiveSession,
-    out=s.SessionOut, create=s.SessionCreate, update=s.SessionUpdate, query=s.SessionQuery,
-    read={**ADMINS, Role.HOST: _own_sessions}, write={**ADMINS, Role.HOST: _own_sessions},
+    name="sessions",
+    singular="session",
+    model=LiveSession,
+    out=s.SessionOut,
+    create=s.SessionCreate,
+    update=s.SessionUpdate,
+    query=s.SessionQuery,
+    read={**ADMINS, Role.HOST: _own_sessions},
+    write={**ADMINS, Role.HOST: _own_sessions},
     create_as={**MANAGERS_CREATE, Role.HOST: lambda p: {"host_id": p.host_id}},
     refs={"room_id": Room, "host_id": Host},
-    before_create=_session_create, before_update=_session_update,
+    before_create=_session_create,
+    before_update=_session_update,
 )
 
 
 def _destination_out(row: Destination) -> s.DestinationOut:
     return s.DestinationOut(
-        id=row.id, room_id=row.room_id, session_id=row.session_id, name=row.name,
-        platform=row.platform, protocol=row.protocol, url=row.url,
-        stream_key_hint=mask(row.stream_key) if row.stream_key else "", enabled=row.enabled,
+        id=row.id,
+        room_id=row.room_id,
+        session_id=row.session_id,
+        name=row.name,
+        platform=row.platform,
+        protocol=row.protocol,
+        url=row.url,
+        stream_key_hint=mask(row.stream_key) if row.stream_key else "",
+        enabled=row.enabled,
     )
 
 
@@ -193,13 +238,20 @@ async def _destination_update(ctx: Context, base: Base, row: Any, changes: dict[
 
 
 DESTINATIONS = CrudSpec(
-    name="destinations", singular="destination", model=Destination,
-    out=s.DestinationOut, create=s.DestinationCreate, update=s.DestinationUpdate,
+    name="destinations",
+    singular="destination",
+    model=Destination,
+    out=s.DestinationOut,
+    create=s.DestinationCreate,
+    update=s.DestinationUpdate,
     query=s.DestinationQuery,
-    read={**ADMINS, Role.HOST: _host_destinations}, write=ADMINS, create_as=MANAGERS_CREATE,
+    read={**ADMINS, Role.HOST: _host_destinations},
+    write=ADMINS,
+    create_as=MANAGERS_CREATE,
     refs={"room_id": Room, "session_id": LiveSession},
     serialize=_destination_out,
-    before_create=_destination_create, before_update=_destination_update,
+    before_create=_destination_create,
+    before_update=_destination_update,
 )
 
 
@@ -229,12 +281,19 @@ async def _order_update(ctx: Context, base: Base, row: Any, changes: dict[str, A
 
 
 ORDERS = CrudSpec(
-    name="orders", singular="order", model=Order,
-    out=s.OrderOut, create=s.OrderCreate, update=s.OrderUpdate, query=s.OrderQuery,
+    name="orders",
+    singular="order",
+    model=Order,
+    out=s.OrderOut,
+    create=s.OrderCreate,
+    update=s.OrderUpdate,
+    query=s.OrderQuery,
     read={**ADMINS, Role.MERCHANT: lambda p: Order.merchant_id == p.merchant_id},
-    write=ADMINS, create_as=MANAGERS_CREATE,
+    write=ADMINS,
+    create_as=MANAGERS_CREATE,
     refs={"product_id": Product, "session_id": LiveSession},
-    before_create=_order_create, before_update=_order_update,
+    before_create=_order_create,
+    before_update=_order_update,
 )
 
 SPECS = (ROOMS, HOSTS, MERCHANTS, PRODUCTS, SESSIONS, DESTINATIONS, ORDERS)

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from livebase.api.state import BUS, DB_SESSIONS, SETTINGS
-from livebase.bus import STREAM_DOMAIN, Event
 from livebase.auth import Principal, authenticate, bearer_from_header
+from livebase.bus import STREAM_DOMAIN, Event
 from livebase.db.models import Role
 from livebase.errors import BadRequest, FieldError, ValidationFailed
 from livebase.settings import Settings
@@ -107,9 +107,7 @@ def _parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
 
 
 def json_response(payload: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(payload), status=status, content_type="application/json"
-    )
+    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
 
 
 def _dump(value: Any) -> Any:

@@ -31,10 +31,11 @@ async def create_token(ctx: Context) -> s.TokenIssued:
         if base is None or not p.can_see_base(base.id):
             raise NotFound(f"no base {body.base!r}")
         base_id = base.id
-    for field, model, needed in (
+    checks: tuple[tuple[str, type[Merchant | Host], bool], ...] = (
         ("merchant_id", Merchant, body.role is Role.MERCHANT),
         ("host_id", Host, body.role is Role.HOST),
-    ):
+    )
+    for field, model, needed in checks:
         ref = getattr(body, field)
         if needed and ref is None:
             raise ValidationFailed(
@@ -46,15 +47,20 @@ async def create_token(ctx: Context) -> s.TokenIssued:
                 fields=[FieldError(field, "not allowed for this role")],
             )
         if ref is not None:
-            owner = await ctx.db.get(model, ref)
-            if owner is None or owner.base_id != base_id:
+            owner_base = await ctx.db.scalar(select(model.base_id).where(model.id == ref))
+            if owner_base is None or owner_base != base_id:
                 raise ValidationFailed(
                     f"no {field.removesuffix('_id')} #{ref} in base {body.base!r}",
                     fields=[FieldError(field, "not found in this base")],
                 )
     issued = await issue_token(
-        ctx.db, body.role, base_id=base_id, merchant_id=body.merchant_id, host_id=body.host_id,
-        name=body.name, expires_at=body.expires_at,
+        ctx.db,
+        body.role,
+        base_id=base_id,
+        merchant_id=body.merchant_id,
+        host_id=body.host_id,
+        name=body.name,
+        expires_at=body.expires_at,
     )
     out = s.TokenOut.model_validate(issued.record)
     return s.TokenIssued(**out.model_dump(), token=issued.token)
@@ -75,7 +81,8 @@ async def list_tokens(ctx: Context) -> s.Page[s.TokenOut]:
 async def revoke_token(ctx: Context) -> s.TokenOut:
     raw = ctx.path("token_id")
     stmt = select(ApiToken).where(
-        ApiToken.id == (int(raw) if raw.isdigit() and len(raw) < 16 else -1), *_visible(ctx)  # type: ignore[arg-type]
+        ApiToken.id == (int(raw) if raw.isdigit() and len(raw) < 16 else -1),
+        *_visible(ctx),  # type: ignore[arg-type]
     )
     row = await ctx.db.scalar(stmt)
     if row is None:
@@ -87,10 +94,33 @@ async def revoke_token(ctx: Context) -> s.TokenOut:
 
 P = "/api/v1/tokens"
 ENDPOINTS = [
-    Endpoint("POST", P, create_token, "Issue an API token (shown once)", "tokens",
-             response=s.TokenIssued, body=s.TokenCreate, status=201, roles=ISSUERS),
-    Endpoint("GET", P, list_tokens, "List tokens (never their secrets)", "tokens",
-             response=s.Page[s.TokenOut], roles=ISSUERS),
-    Endpoint("DELETE", P + "/{token_id}", revoke_token, "Revoke a token", "tokens",
-             response=s.TokenOut, roles=ISSUERS),
+    Endpoint(
+        "POST",
+        P,
+        create_token,
+        "Issue an API token (shown once)",
+        "tokens",
+        response=s.TokenIssued,
+        body=s.TokenCreate,
+        status=201,
+        roles=ISSUERS,
+    ),
+    Endpoint(
+        "GET",
+        P,
+        list_tokens,
+        "List tokens (never their secrets)",
+        "tokens",
+        response=s.Page[s.TokenOut],
+        roles=ISSUERS,
+    ),
+    Endpoint(
+        "DELETE",
+        P + "/{token_id}",
+        revoke_token,
+        "Revoke a token",
+        "tokens",
+        response=s.TokenOut,
+        roles=ISSUERS,
+    ),
 ]

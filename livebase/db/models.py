@@ -90,8 +90,9 @@ class OrderStatus(enum.StrEnum):
 
 
 def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
-    return Enum(cls, name=name, native_enum=False, length=16,
-                values_callable=lambda e: [m.value for m in e])
+    return Enum(
+        cls, name=name, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 class Model(DeclarativeBase):
@@ -299,9 +300,7 @@ class ApiToken(Model):
     name: Mapped[str] = mapped_column(String(100), default="")
     role: Mapped[Role] = mapped_column(_enum(Role, "role"))
     base_id: Mapped[int | None] = mapped_column(ForeignKey("bases.id", ondelete="CASCADE"))
-    merchant_id: Mapped[int | None] = mapped_column(
-        ForeignKey("merchants.id", ondelete="CASCADE")
-    )
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
     host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
