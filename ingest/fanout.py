@@ -1,0 +1,203 @@
+"""One publish fanned out to many outputs, each at its own pace.
+
+``Source`` turns what an ingest hands over (FLV-shaped audio, video and data messages) into
+``Tag`` items with timestamps that stay continuous across encoder reconnects, and remembers the
+codec headers a late or reconnecting output needs first.
+
+Each output reads from its own ``Feed``, a bounded queue. An output that falls behind (a
+stalled platform, a slow disk) loses its backlog and resumes at the next keyframe; it never
+slows the publisher or the other outputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from dataclasses import dataclass
+from typing import Final
+
+from ingest.flv import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, FlvError, parse_audio_tag, parse_video_tag
+
+__all__ = ["NEW_SOURCE", "Fanout", "Feed", "NewSource", "Source", "Tag"]
+
+DEFAULT_FEED_BYTES: Final = 8 * 1024 * 1024  # ~10 s of a 6 Mbit/s stream
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    kind: int  # TAG_AUDIO, TAG_VIDEO or TAG_SCRIPT (equal to the RTMP message type)
+    timestamp: int  # milliseconds, continuous across reconnects
+    payload: bytes
+    keyframe: bool = False  # a video random-access point
+    header: bool = False  # a codec sequence header or the metadata
+
+
+class NewSource:
+    """Marker in a feed: the encoder (re)connected; codec parameters may have changed."""
+
+    def __repr__(self) -> str:
+        return "NEW_SOURCE"
+
+
+NEW_SOURCE: Final = NewSource()
+
+
+class Source:
+    """Classifies incoming media and keeps timestamps monotonic over reconnects. Pure."""
+
+    def __init__(self) -> None:
+        self.metadata: Tag | None = None
+        self.video_header: Tag | None = None
+        self.audio_header: Tag | None = None
+        self.generation = 0
+        self._offset = 0
+        self._last_out = -1
+        self._rebase = True
+        self.video_codec = ""
+        self.audio_codec = ""
+
+    def begin_publish(self) -> None:
+        """A new publish starts (first, or after a reconnect): its timestamps restart."""
+        self.generation += 1
+        self.metadata = self.video_header = self.audio_header = None
+        self._rebase = True
+
+    def init_tags(self) -> list[Tag]:
+        return [t for t in (self.metadata, self.video_header, self.audio_header) if t]
+
+    def accept(self, kind: int, timestamp: int, payload: bytes) -> Tag | None:
+        """The tag to fan out, or None for a message no output wants (empty, unknown)."""
+        if not payload or kind not in (TAG_AUDIO, TAG_VIDEO, TAG_SCRIPT):
+            return None
+        if self._rebase:
+            # Continue just after the last tag sent, whatever the encoder's clock says.
+            self._offset = self._last_out + 1 - timestamp
+            self._rebase = False
+        out = max(timestamp + self._offset, 0)
+        self._last_out = max(self._last_out, out)
+        keyframe = header = False
+        try:
+            if kind == TAG_VIDEO:
+                info = parse_video_tag(payload)
+                keyframe, header = info.is_keyframe, info.is_sequence_header
+                self.video_codec = info.codec or self.video_codec
+            elif kind == TAG_AUDIO:
+                audio = parse_audio_tag(payload)
+                header = audio.is_sequence_header
+                self.audio_codec = audio.codec or self.audio_codec
+            else:
+                header = b"onMetaData" in payload[:16]
+        except FlvError:
+            return None  # a tag we cannot classify would corrupt every output's stream
+        tag = Tag(kind, out, payload, keyframe, header)
+        if header:
+            if kind == TAG_VIDEO:
+                self.video_header = tag
+            elif kind == TAG_AUDIO:
+                self.audio_header = tag
+            else:
+                self.metadata = tag
+        return tag
+
+
+class Feed:
+    """A bounded queue for one output. Overflow drops the backlog and waits for a keyframe."""
+
+    def __init__(self, name: str, max_bytes: int = DEFAULT_FEED_BYTES) -> None:
+        self.name = name
+        self.max_bytes = max_bytes
+        self._items: collections.deque[Tag | NewSource] = collections.deque()
+        self._bytes = 0
+        self._ready = asyncio.Event()
+        self._awaiting_keyframe = True
+        self.dropped = 0  # tags lost to overflow, for stats and logs
+        self.overflows = 0
+
+    def put(self, tag: Tag) -> None:
+        if self._awaiting_keyframe:
+            if tag.header:
+                self._append(tag)
+                return
+            if not (tag.kind == TAG_VIDEO and tag.keyframe):
+                self.dropped += 1
+                return
+            self._awaiting_keyframe = False
+        if self._bytes + len(tag.payload) > self.max_bytes:
+            self.dropped += sum(1 for i in self._items if isinstance(i, Tag))
+            self.overflows += 1
+            self._items.clear()
+            self._bytes = 0
+            self._awaiting_keyframe = True
+            self.put(tag)
+            return
+        self._append(tag)
+
+    def _append(self, item: Tag | NewSource) -> None:
+        self._items.append(item)
+        if isinstance(item, Tag):
+            self._bytes += len(item.payload)
+        self._ready.set()
+
+    def new_source(self) -> None:
+        self._append(NEW_SOURCE)
+        self._awaiting_keyframe = True
+
+    def restart(self, init: list[Tag]) -> None:
+        """Start over (the output reconnected): headers first, media from the next keyframe."""
+        self._items.clear()
+        self._bytes = 0
+        self._awaiting_keyframe = True
+        for tag in init:
+            self._append(tag)
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._bytes
+
+    async def get(self) -> Tag | NewSource:
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        item = self._items.popleft()
+        if isinstance(item, Tag):
+            self._bytes -= len(item.payload)
+        return item
+
+    def get_nowait(self) -> Tag | NewSource | None:
+        if not self._items:
+            return None
+        item = self._items.popleft()
+        if isinstance(item, Tag):
+            self._bytes -= len(item.payload)
+        return item
+
+
+class Fanout:
+    """The source and the feeds of one live session."""
+
+    def __init__(self) -> None:
+        self.source = Source()
+        self.feeds: dict[str, Feed] = {}
+
+    def attach(self, name: str, max_bytes: int = DEFAULT_FEED_BYTES) -> Feed:
+        feed = Feed(name, max_bytes)
+        feed.restart(self.source.init_tags())
+        self.feeds[name] = feed
+        return feed
+
+    def detach(self, name: str) -> None:
+        self.feeds.pop(name, None)
+
+    def begin_publish(self) -> None:
+        first = self.source.generation == 0
+        self.source.begin_publish()
+        if not first:
+            for feed in self.feeds.values():
+                feed.new_source()
+
+    def push(self, kind: int, timestamp: int, payload: bytes) -> Tag | None:
+        tag = self.source.accept(kind, timestamp, payload)
+        if tag is not None:
+            for feed in self.feeds.values():
+                feed.put(tag)
+        return tag
