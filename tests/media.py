@@ -1,0 +1,76 @@
+"""Test media made on the spot with the bundled ffmpeg, and ffprobe to check what comes out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from livebase.settings import Settings
+
+FFMPEG = Settings().ffmpeg_path()
+
+
+def make_flv(
+    path: Path, seconds: float = 5, size: str = "320x240", rate: int = 30, gop: int = 30
+) -> Path:
+    """An H.264 + AAC FLV like OBS sends: keyframe every ``gop`` frames."""
+    subprocess.run(
+        [
+            FFMPEG,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc=size={size}:rate={rate}",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            str(gop),
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            "-f",
+            "flv",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )
+    return path
+
+
+def ffprobe(target: str | Path) -> dict[str, Any]:
+    """Streams and format of a file or URL, as ffprobe reports them."""
+    probe = shutil.which("ffprobe")
+    if probe is None:
+        raise RuntimeError("ffprobe is not installed; scripts/setup.sh --test installs it")
+    out = subprocess.run(
+        [probe, "-v", "error", "-show_streams", "-show_format", "-of", "json", str(target)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def codecs(target: str | Path) -> set[str]:
+    return {s["codec_name"] for s in ffprobe(target)["streams"]}
