@@ -61,6 +61,20 @@ class BaseConfig(_Strict):
         return value
 
 
+class LadderRung(_Strict):
+    """One transcoded rendition of the HLS ladder."""
+
+    name: str = Field(pattern=r"^[a-z0-9]{1,16}$")
+    height: int = Field(ge=90, le=2160)
+    video_kbps: int = Field(ge=100, le=50_000)
+    audio_kbps: int = Field(default=128, ge=32, le=512)
+
+
+DEFAULT_LADDER: tuple[LadderRung, ...] = (
+    LadderRung(name="720p", height=720, video_kbps=2800, audio_kbps=128),
+    LadderRung(name="480p", height=480, video_kbps=1200, audio_kbps=96),
+)
+
 DEFAULT_THEMES: tuple[ThemeConfig, ...] = (
     ThemeConfig(
         slug="culture-tourism-wellness",
@@ -121,6 +135,12 @@ class Settings(_Strict):
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
     page_size_default: int = Field(default=50, ge=1, le=500)
     page_size_max: int = Field(default=200, ge=1, le=1000)
+    hls_segment_seconds: float = Field(default=2.0, ge=1.0, le=10.0)
+    hls_window: int = Field(default=6, ge=3, le=60)
+    hls_ladder: tuple[LadderRung, ...] = DEFAULT_LADDER
+    reconnect_grace_seconds: float = Field(default=30.0, ge=0.0, le=3600.0)
+    recording_retention_days: int = Field(default=30, ge=1, le=3650)
+    ingest_stats_seconds: float = Field(default=5.0, ge=1.0, le=60.0)
     themes: tuple[ThemeConfig, ...] = DEFAULT_THEMES
     bases: tuple[BaseConfig, ...] = DEFAULT_BASES
 
@@ -136,6 +156,14 @@ class Settings(_Strict):
     def _redis_scheme(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("hls_ladder")
+    @classmethod
+    def _unique_rungs(cls, value: tuple[LadderRung, ...]) -> tuple[LadderRung, ...]:
+        names = [r.name for r in value]
+        if len(names) != len(set(names)) or "source" in names:
+            raise ValueError("rung names must be unique and not 'source'")
         return value
 
     @field_validator("bases")
@@ -168,7 +196,7 @@ class Settings(_Strict):
 
 
 SCALAR_KEYS: tuple[str, ...] = tuple(
-    name for name in Settings.model_fields if name not in ("themes", "bases")
+    name for name in Settings.model_fields if name not in ("themes", "bases", "hls_ladder")
 )
 
 

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from livebase import __version__
-from livebase.api import catalog, live, tokens
+from livebase.api import catalog, hls, live, tokens
 from livebase.api.middleware import Metrics, error_middleware
 from livebase.api.openapi import build as build_openapi
 from livebase.api.resources import SPECS
@@ -89,4 +89,5 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
     app.router.add_get("/openapi.json", openapi_json)
     for ep in endpoints:
         app.router.add_route(ep.method, ep.path, wrap(ep))
+    hls.add_routes(app)
     return app

@@ -79,6 +79,8 @@ class CrudSpec:
     serialize: Callable[[Any], BaseModel] | None = None
     before_create: Hook | None = None
     before_update: Hook | None = None
+    after_change: Callable[[Context, Base, Any, str], None] | None = None
+    """Called after a row is created, updated or deleted (action: created/updated/deleted)."""
 
     def to_out(self, row: Any) -> BaseModel:
         return self.serialize(row) if self.serialize else self.out.model_validate(row)
@@ -164,6 +166,8 @@ class CrudSpec:
         row = self.model(base_id=base.id, **values)
         ctx.db.add(row)
         await flush_or_conflict(ctx, self.singular)
+        if self.after_change:
+            self.after_change(ctx, base, row, "created")
         return self.to_out(row)
 
     async def update_row(self, ctx: Context) -> BaseModel:
@@ -176,6 +180,8 @@ class CrudSpec:
         for name, value in changes.items():
             setattr(row, name, value)
         await flush_or_conflict(ctx, self.singular)
+        if self.after_change:
+            self.after_change(ctx, base, row, "updated")
         return self.to_out(row)
 
     async def delete_row(self, ctx: Context) -> None:
@@ -183,6 +189,8 @@ class CrudSpec:
         row = await self.fetch(ctx, base, ctx.path("key"), self.write)
         await ctx.db.delete(row)
         await flush_or_conflict(ctx, self.singular)
+        if self.after_change:
+            self.after_change(ctx, base, row, "deleted")
 
     def endpoints(self) -> list[Endpoint]:
         coll = f"{PREFIX}/{self.name}"

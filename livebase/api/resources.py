@@ -215,6 +215,20 @@ def _destination_out(row: Destination) -> s.DestinationOut:
         url=row.url,
         stream_key_hint=mask(row.stream_key) if row.stream_key else "",
         enabled=row.enabled,
+        state=row.state,
+        last_error=row.last_error,
+        state_changed_at=row.state_changed_at,
+    )
+
+
+def _destination_changed(ctx: Context, base: Base, row: Any, action: str) -> None:
+    # Ingest nodes follow these to add, replace or drop a relay while a session is live.
+    ctx.events.append(
+        Event(
+            type=f"destination.{action}",
+            base=base.slug,
+            data={"destination_id": row.id, "session_id": row.session_id, "room_id": row.room_id},
+        )
     )
 
 
@@ -250,6 +264,7 @@ DESTINATIONS = CrudSpec(
     create_as=MANAGERS_CREATE,
     refs={"room_id": Room, "session_id": LiveSession},
     serialize=_destination_out,
+    after_change=_destination_changed,
     before_create=_destination_create,
     before_update=_destination_update,
 )

@@ -338,6 +338,9 @@ class DestinationOut(Out):
     url: str
     stream_key_hint: str
     enabled: bool
+    state: str = Field(description="relay state: idle, connecting, live, retrying, failed, stopped")
+    last_error: str
+    state_changed_at: datetime | None
 
 
 class DestinationQuery(ListQuery):

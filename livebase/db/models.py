@@ -243,6 +243,11 @@ class Destination(Timestamps, Model):
     # only ever shows its last characters.
     stream_key: Mapped[str] = mapped_column(String(500), default="")
     enabled: Mapped[bool] = mapped_column(default=True)
+    # Relay state as the ingest node last reported it: idle (not live), connecting, live,
+    # retrying, failed, stopped.
+    state: Mapped[str] = mapped_column(String(16), default="idle")
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    state_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Pin(Model):
