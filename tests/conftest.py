@@ -10,17 +10,15 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from api_support import Api, World
 from sqlalchemy import text
 
 from livebase.api.app import create_app
 from livebase.api.state import DB_SESSIONS
-from livebase.auth import issue_token
 from livebase.db.engine import create_engine
 from livebase.db.models import Host, Merchant, Role
 from livebase.seed import seed_catalogue
@@ -72,42 +70,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
-@dataclass
-class Api:
-    """A running API on a real socket, with the sample bases seeded and helpers for tokens."""
-
-    client: TestClient[Any, Any]
-    app: Any
-    ids: dict[str, int] = field(default_factory=dict)
-
-    async def token(
-        self,
-        role: Role,
-        base: str | None = None,
-        *,
-        merchant: int | None = None,
-        host: int | None = None,
-    ) -> str:
-        async with self.app[DB_SESSIONS]() as db, db.begin():
-            base_id = None
-            if base is not None:
-                base_id = await db.scalar(text("SELECT id FROM bases WHERE slug=:s"), {"s": base})
-            issued = await issue_token(
-                db, role, base_id=base_id, merchant_id=merchant, host_id=host
-            )
-            return issued.token
-
-    async def call(
-        self, method: str, path: str, token: str | None, json: Any = None, **kw: Any
-    ) -> tuple[int, Any]:
-        headers = dict(kw.pop("headers", {}))
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        resp = await self.client.request(method, path, json=json, headers=headers, **kw)
-        body = await resp.json() if resp.content_type == "application/json" else await resp.text()
-        return resp.status, body
-
-
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[Api]:
     app = create_app(settings)
@@ -115,15 +77,6 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
         async with app[DB_SESSIONS]() as db, db.begin():
             await seed_catalogue(db, settings)
         yield Api(client=client, app=app)
-
-
-@dataclass
-class World:
-    """Two bases with a merchant and a host each, and tokens for every role."""
-
-    api: Api
-    tokens: dict[str, str]
-    ids: dict[str, int]
 
 
 @pytest.fixture

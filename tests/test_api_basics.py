@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from conftest import Api, World
+from api_support import Api, World
 
 from livebase.db.models import Role
 
