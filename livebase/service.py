@@ -42,9 +42,9 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
                 report.rooms,
                 report.themes,
             )
-        site = web.TCPSite(runner, settings.http_host, settings.http_port)
+        site = web.TCPSite(runner, settings.listen_host, settings.http_port)
         await site.start()
-        url = f"http://{settings.http_host}:{settings.http_port}"
+        url = f"http://{settings.listen_host}:{settings.http_port}"
         log.info("HTTP API listening on %s (OpenAPI at %s/openapi.json)", url, url)
         yield Running(app=app, http_url=url)
     finally:

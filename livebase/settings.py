@@ -126,7 +126,7 @@ class Settings(_Strict):
     data_dir: Path = Path("data")
     database_url: str = ""
     redis_url: str = ""
-    http_host: str = "127.0.0.1"
+    listen_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
     rtmp_port: int = Field(default=1935, ge=1, le=65535)
     public_host: str = "127.0.0.1"
