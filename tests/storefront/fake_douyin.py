@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from aiohttp import web
-from conftest import FakeClock
+from storefront_support import FakeClock
 
 APP_KEY = "7012345678901234567"
 APP_SECRET = "dy-app-secret-4f2a9c"

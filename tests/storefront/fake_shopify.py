@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
-from conftest import FakeClock
+from storefront_support import FakeClock
 
 API_PATH = "/admin/api/2025-01/graphql.json"
 TOKEN = "shpat_fake_admin_token_5a9d"

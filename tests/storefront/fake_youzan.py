@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
-from conftest import FakeClock
+from storefront_support import FakeClock
 
 CLIENT_ID = "50535be20334f52771"
 CLIENT_SECRET = "yz-client-secret-9d3e"

@@ -8,8 +8,8 @@ import random
 
 import aiohttp
 import pytest
-from conftest import FakeClock, Serve
 from fake_douyin import APP_KEY, APP_SECRET, SHOP_ID, FakeDouyin, shop_order
+from storefront_support import FakeClock, Serve
 
 from storefront_adapters import (
     AuthenticationError,

@@ -10,7 +10,7 @@ from email.utils import format_datetime
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import FakeClock, Serve
+from storefront_support import FakeClock, Serve
 
 from storefront_adapters.errors import PlatformError, ThrottledError
 from storefront_adapters.transport import HttpClient, RetryPolicy, parse_retry_after

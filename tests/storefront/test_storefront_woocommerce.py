@@ -7,8 +7,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import FakeClock, Serve
 from fake_woocommerce import CONSUMER_KEY, CONSUMER_SECRET, FakeWooCommerce, order
+from storefront_support import FakeClock, Serve
 
 from storefront_adapters import (
     AuthenticationError,

@@ -10,8 +10,8 @@ from urllib.parse import quote_plus
 
 import aiohttp
 import pytest
-from conftest import FakeClock, Serve
 from fake_youzan import CLIENT_ID, CLIENT_SECRET, GRANT_ID, FakeYouzan, trade
+from storefront_support import FakeClock, Serve
 
 from storefront_adapters import (
     AuthenticationError,
