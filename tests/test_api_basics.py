@@ -182,3 +182,22 @@ async def test_admin_token_helper_roles(api: Api) -> None:
     token = await api.token(Role.ADMIN)
     status, page = await api.call("GET", "/api/v1/bases", token)
     assert status == 200 and {b["slug"] for b in page["items"]} >= {"haifeng", "luhe"}
+
+
+async def test_destination_scheme_is_case_insensitive_and_key_masked(world: World) -> None:
+    status, dest = await world.api.call(
+        "POST",
+        "/api/v1/bases/haifeng/destinations",
+        world.tokens["haifeng.manager"],
+        {
+            "room_id": world.ids["haifeng.room"],
+            "name": "抖音",
+            "platform": "douyin",
+            "url": "RTMP://push.example.com/live/",
+            "stream_key": "stream-1234567890abcdef",
+        },
+    )
+    assert status == 201, dest
+    assert dest["url"] == "rtmp://push.example.com/live/" and dest["protocol"] == "rtmp"
+    assert dest["stream_key_hint"] == "…cdef" and dest["state"] == "idle"
+    assert "1234567890" not in str(dest)

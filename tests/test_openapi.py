@@ -35,9 +35,7 @@ def test_every_api_route_is_documented_with_its_models() -> None:
             assert ref.rsplit("/", 1)[1] in doc["components"]["schemas"]
         for status, response in op["responses"].items():
             if int(status) >= 400:
-                assert response["content"]["application/json"]["schema"]["$ref"].endswith(
-                    "/Error"
-                )
+                assert response["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
 
 
 def test_request_models_in_the_document_match_validation() -> None:

@@ -529,12 +529,6 @@ async def test_host_overreach_is_refused_and_changes_nothing(
     assert await db_dump(api) == dump
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a host naming a room or host outside its scope gets 422 validation_error, "
-    "not 403/404, with a different message than for a non-existent id, so a host can probe "
-    "which room and host ids exist in its base although it cannot read them",
-)
 @pytest.mark.parametrize(("make", "coll"), HOST_OVERREACH)
 async def test_host_overreach_answers_403_or_404(
     world: World, make: Callable[..., Any], coll: str

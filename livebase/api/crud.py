@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.exc import IntegrityError
 
-from livebase.api.routing import Context, Endpoint, decode_cursor, encode_cursor
+from livebase.api.routing import Context, Endpoint, decode_cursor, encode_cursor, parse_id
 from livebase.api.schemas import ListQuery, Page
 from livebase.auth import Principal
 from livebase.db.models import Base, Role
@@ -88,9 +88,10 @@ class CrudSpec:
     def _key_clause(self, raw: str) -> ColumnElement[bool]:
         column = getattr(self.model, self.lookup)
         if self.lookup == "id":
-            if not raw.isdigit() or len(raw) > 15:
+            value = parse_id(raw)
+            if value is None:
                 raise NotFound(f"no {self.singular} {raw!r}")
-            return column == int(raw)  # type: ignore[no-any-return]
+            return column == value  # type: ignore[no-any-return]
         return column == raw  # type: ignore[no-any-return]
 
     async def fetch(
@@ -160,9 +161,11 @@ class CrudSpec:
             raise Forbidden(f"the {ctx.principal.role.value} role may not create {self.name}")
         values = ctx.body.model_dump()
         values.update(self.create_as[ctx.principal.role](ctx.principal))
-        await self.check_refs(ctx, base, values)
+        # Scope rules in the hooks come first, so a refusal does not depend on whether the
+        # referenced row exists (that would let a caller probe for ids).
         if self.before_create:
             await self.before_create(ctx, base, None, values)
+        await self.check_refs(ctx, base, values)
         row = self.model(base_id=base.id, **values)
         ctx.db.add(row)
         await flush_or_conflict(ctx, self.singular)
@@ -174,9 +177,16 @@ class CrudSpec:
         base = await resolve_base(ctx)
         row = await self.fetch(ctx, base, ctx.path("key"), self.write)
         changes = ctx.body.model_dump(exclude_unset=True)
-        await self.check_refs(ctx, base, changes)
+        required = [
+            FieldError(name, "may not be null")
+            for name, value in changes.items()
+            if value is None and not self.model.__table__.c[name].nullable
+        ]
+        if required:
+            raise ValidationFailed("required fields cannot be cleared", fields=required)
         if self.before_update:
             await self.before_update(ctx, base, row, changes)
+        await self.check_refs(ctx, base, changes)
         for name, value in changes.items():
             setattr(row, name, value)
         await flush_or_conflict(ctx, self.singular)

@@ -8,7 +8,7 @@ from livebase import stream_keys
 from livebase.api import schemas as s
 from livebase.api.crud import PREFIX, flush_or_conflict, resolve_base
 from livebase.api.resources import ROOMS, SESSIONS
-from livebase.api.routing import Context, Endpoint
+from livebase.api.routing import Context, Endpoint, parse_id
 from livebase.bus import Event
 from livebase.db.models import (
     LineupItem,
@@ -177,7 +177,7 @@ async def unpin(ctx: Context) -> s.PinOut:
     pin = await ctx.db.scalar(
         select(Pin).where(
             Pin.session_id == session.id,
-            Pin.id == (int(raw) if raw.isdigit() and len(raw) < 16 else -1),
+            Pin.id == (parse_id(raw) or -1),
         )
     )
     if pin is None:

@@ -39,7 +39,7 @@ from livebase.db.models import (
     Theme,
     utcnow,
 )
-from livebase.errors import Conflict, FieldError, ValidationFailed
+from livebase.errors import Conflict, FieldError, Forbidden, ValidationFailed
 
 ADMINS: dict[Role, Scope] = {Role.ADMIN: None, Role.BASE_MANAGER: None}
 
@@ -149,19 +149,13 @@ async def _session_create(ctx: Context, base: Base, row: Any, values: dict[str, 
     if ctx.principal.role is Role.HOST:
         own_room = await ctx.db.scalar(select(Host.room_id).where(Host.id == ctx.principal.host_id))
         if values["room_id"] != own_room:
-            raise ValidationFailed(
-                "a host can plan sessions only in their own room",
-                fields=[FieldError("room_id", "not your room")],
-            )
+            raise Forbidden("a host can plan sessions only in their own room")
 
 
 async def _session_update(ctx: Context, base: Base, row: Any, changes: dict[str, Any]) -> None:
     await _check_theme(ctx, changes)
     if ctx.principal.role is Role.HOST and "host_id" in changes:
-        raise ValidationFailed(
-            "a host cannot hand a session to another host",
-            fields=[FieldError("host_id", "not allowed for hosts")],
-        )
+        raise Forbidden("a host cannot hand a session to another host")
     new = changes.get("status")
     if new is None or new == row.status:
         return

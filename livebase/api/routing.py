@@ -21,7 +21,7 @@ from livebase.api.state import BUS, DB_SESSIONS, SETTINGS
 from livebase.auth import Principal, authenticate, bearer_from_header
 from livebase.bus import STREAM_DOMAIN, Event
 from livebase.db.models import Role
-from livebase.errors import BadRequest, FieldError, ValidationFailed
+from livebase.errors import BadRequest, FieldError, NotFound, ValidationFailed
 from livebase.settings import Settings
 
 
@@ -80,10 +80,24 @@ async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel
         raise BadRequest(f"the body is not valid JSON: {exc}", code="malformed_json") from exc
     if not isinstance(data, dict):
         raise ValidationFailed("the body must be a JSON object")
+    nul = [FieldError(path, "must not contain NUL characters") for path in _nul_paths(data, "")]
+    if nul:
+        # PostgreSQL text cannot hold NUL, and no field of ours needs it.
+        raise ValidationFailed("the body is not valid", fields=nul)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed("the body is not valid", fields=field_errors(exc)) from exc
+
+
+def _nul_paths(value: Any, path: str) -> list[str]:
+    if isinstance(value, str):
+        return [path or "(body)"] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nul_paths(v, f"{path}.{k}".lstrip("."))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nul_paths(v, f"{path}.{i}")]
+    return []
 
 
 class ApiUnsupportedMedia(BadRequest):
@@ -118,6 +132,10 @@ def _dump(value: Any) -> Any:
 
 def wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
+        if any("\x00" in v for v in request.match_info.values()):
+            raise NotFound(f"no resource at {request.path!r}")
+        if any("\x00" in v for v in request.query.values()):
+            raise BadRequest("query parameters must not contain NUL characters", code="bad_query")
         query = _parse_query(request, endpoint.query) if endpoint.query else None
         if endpoint.query is None and request.query:
             raise BadRequest(
@@ -144,6 +162,17 @@ def wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResp
     return handler
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
+
+
+def parse_id(raw: str) -> int | None:
+    """A path id, or None when ``raw`` cannot be one (callers answer 404)."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
+        return None
+    value = int(raw)
+    return value if 1 <= value <= MAX_ID else None
+
+
 # --- keyset pagination ------------------------------------------------------------------------
 
 
@@ -156,7 +185,7 @@ def decode_cursor(cursor: str) -> int:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         after = data["after"]
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+        if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_ID:
             raise ValueError(after)
         return after
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeEncodeError) as exc:

@@ -6,7 +6,17 @@ from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+from pydantic import (
+    Strict as StrictMode,
+)
 
 from livebase.db.models import (
     DestinationProtocol,
@@ -17,13 +27,22 @@ from livebase.db.models import (
 )
 from livebase.settings import SLUG_RE
 
+# Request bodies are JSON: numbers must be numbers (``true`` is not 1), and times must say
+# their time zone. Query parameters arrive as text, so their ids (``QueryId``) are parsed.
 Slug = Annotated[str, StringConstraints(pattern=SLUG_RE)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Name100 = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
+Text100 = Annotated[str, StringConstraints(max_length=100)]
 LongText = Annotated[str, StringConstraints(max_length=20_000)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-Fen = Annotated[int, Field(ge=0, le=10**13, description="amount in fen (1/100 of a yuan)")]
-Id = Annotated[int, Field(ge=1, le=2**53)]
+Fen = Annotated[
+    int, StrictMode(), Field(ge=0, le=10**13, description="amount in fen (1/100 of a yuan)")
+]
+Count = Annotated[int, StrictMode(), Field(ge=0, le=10**9)]
+Id = Annotated[int, StrictMode(), Field(ge=1, le=2**31 - 1)]
+QueryId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Instant = AwareDatetime
 
 
 class Strict(BaseModel):
@@ -147,14 +166,14 @@ class IngestOut(BaseModel):
 
 
 class HostCreate(Strict):
-    display_name: Name
-    handle: ShortText | None = None
+    display_name: Name100
+    handle: Text100 | None = None
     room_id: Id | None = None
 
 
 class HostUpdate(Strict):
-    display_name: Name | None = None
-    handle: ShortText | None = None
+    display_name: Name100 | None = None
+    handle: Text100 | None = None
     room_id: Id | None = None
 
 
@@ -167,7 +186,7 @@ class HostOut(Out):
 
 
 class HostQuery(ListQuery):
-    room_id: Id | None = None
+    room_id: QueryId | None = None
 
 
 class MerchantCreate(Strict):
@@ -202,7 +221,7 @@ class ProductCreate(Strict):
     description_en: LongText | None = None
     price_fen: Fen
     currency: Currency = "CNY"
-    stock: int = Field(default=0, ge=0, le=10**9)
+    stock: Count = 0
     status: ProductStatus = ProductStatus.DRAFT
 
 
@@ -213,7 +232,7 @@ class ProductUpdate(Strict):
     description_en: LongText | None = None
     price_fen: Fen | None = None
     currency: Currency | None = None
-    stock: int | None = Field(default=None, ge=0, le=10**9)
+    stock: Count | None = None
     status: ProductStatus | None = None
 
 
@@ -232,7 +251,7 @@ class ProductOut(Out):
 
 
 class ProductQuery(ListQuery):
-    merchant_id: Id | None = None
+    merchant_id: QueryId | None = None
     status: ProductStatus | None = None
 
 
@@ -244,14 +263,14 @@ class SessionCreate(Strict):
     host_id: Id | None = None
     theme_id: Id | None = None
     title: Name
-    scheduled_start: datetime | None = None
+    scheduled_start: Instant | None = None
 
 
 class SessionUpdate(Strict):
     host_id: Id | None = None
     theme_id: Id | None = None
     title: Name | None = None
-    scheduled_start: datetime | None = None
+    scheduled_start: Instant | None = None
     status: SessionStatus | None = Field(
         default=None, description="planned → live → ended; no other transition is allowed"
     )
@@ -271,8 +290,8 @@ class SessionOut(Out):
 
 
 class SessionQuery(ListQuery):
-    room_id: Id | None = None
-    host_id: Id | None = None
+    room_id: QueryId | None = None
+    host_id: QueryId | None = None
     status: SessionStatus | None = None
 
 
@@ -291,7 +310,7 @@ FORBIDDEN_URL_CHARS = frozenset(" \t\r\n\0|")
 class DestinationCreate(Strict):
     room_id: Id | None = None
     session_id: Id | None = None
-    name: Name
+    name: Name100
     platform: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")] = "custom"
     url: Annotated[str, StringConstraints(min_length=8, max_length=1000)]
     stream_key: Annotated[str, StringConstraints(max_length=500)] = ""
@@ -304,7 +323,7 @@ class DestinationCreate(Strict):
 
 
 class DestinationUpdate(Strict):
-    name: Name | None = None
+    name: Name100 | None = None
     url: Annotated[str, StringConstraints(min_length=8, max_length=1000)] | None = None
     stream_key: Annotated[str, StringConstraints(max_length=500)] | None = None
     enabled: bool | None = None
@@ -325,7 +344,7 @@ def check_push_url(value: str) -> str:
         raise ValueError("only rtmp://, rtmps:// and srt:// push URLs are accepted")
     if not parts.hostname:
         raise ValueError("the URL has no host")
-    return value
+    return parts.scheme + value[len(parts.scheme) :]  # the scheme in lower case
 
 
 class DestinationOut(Out):
@@ -344,13 +363,13 @@ class DestinationOut(Out):
 
 
 class DestinationQuery(ListQuery):
-    room_id: Id | None = None
-    session_id: Id | None = None
+    room_id: QueryId | None = None
+    session_id: QueryId | None = None
 
 
 class PinCreate(Strict):
     product_id: Id
-    stream_offset_ms: int | None = Field(default=None, ge=0)
+    stream_offset_ms: Annotated[int, StrictMode(), Field(ge=0, le=2**53)] | None = None
 
 
 class PinOut(Out):
@@ -370,10 +389,10 @@ class OrderCreate(Strict):
     platform_order_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     product_id: Id | None = None
     session_id: Id | None = None
-    quantity: int = Field(default=1, ge=1, le=100_000)
+    quantity: Annotated[int, StrictMode(), Field(ge=1, le=100_000)] = 1
     amount_fen: Fen
     currency: Currency = "CNY"
-    placed_at: datetime
+    placed_at: Instant
 
 
 class OrderUpdate(Strict):
@@ -397,11 +416,11 @@ class OrderOut(Out):
 
 
 class OrderQuery(ListQuery):
-    session_id: Id | None = None
-    product_id: Id | None = None
+    session_id: QueryId | None = None
+    product_id: QueryId | None = None
     status: OrderStatus | None = None
-    placed_from: datetime | None = None
-    placed_to: datetime | None = None
+    placed_from: Instant | None = None
+    placed_to: Instant | None = None
 
 
 # --- tokens -----------------------------------------------------------------------------------
@@ -413,7 +432,7 @@ class TokenCreate(Strict):
     merchant_id: Id | None = None
     host_id: Id | None = None
     name: ShortText = ""
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
 
 class TokenOut(Out):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from livebase.api import schemas as s
-from livebase.api.routing import Context, Endpoint
+from livebase.api.routing import Context, Endpoint, parse_id
 from livebase.auth import issue_token
 from livebase.db.models import ApiToken, Base, Host, Merchant, Role, utcnow
 from livebase.errors import FieldError, Forbidden, NotFound, ValidationFailed
@@ -81,7 +81,7 @@ async def list_tokens(ctx: Context) -> s.Page[s.TokenOut]:
 async def revoke_token(ctx: Context) -> s.TokenOut:
     raw = ctx.path("token_id")
     stmt = select(ApiToken).where(
-        ApiToken.id == (int(raw) if raw.isdigit() and len(raw) < 16 else -1),
+        ApiToken.id == (parse_id(raw) or -1),
         *_visible(ctx),  # type: ignore[arg-type]
     )
     row = await ctx.db.scalar(stmt)
