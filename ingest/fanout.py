@@ -18,7 +18,17 @@ from typing import Final
 
 from ingest.flv import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, FlvError, parse_audio_tag, parse_video_tag
 
-__all__ = ["NEW_SOURCE", "Fanout", "Feed", "NewSource", "Source", "Tag"]
+__all__ = [
+    "END_OF_STREAM",
+    "NEW_SOURCE",
+    "EndOfStream",
+    "Fanout",
+    "Feed",
+    "Item",
+    "NewSource",
+    "Source",
+    "Tag",
+]
 
 DEFAULT_FEED_BYTES: Final = 8 * 1024 * 1024  # ~10 s of a 6 Mbit/s stream
 
@@ -40,6 +50,17 @@ class NewSource:
 
 
 NEW_SOURCE: Final = NewSource()
+
+
+class EndOfStream:
+    """Marker in a feed: the session is over; finish what was written and stop."""
+
+    def __repr__(self) -> str:
+        return "END_OF_STREAM"
+
+
+END_OF_STREAM: Final = EndOfStream()
+Item = Tag | NewSource | EndOfStream
 
 
 class Source:
@@ -106,7 +127,7 @@ class Feed:
     def __init__(self, name: str, max_bytes: int = DEFAULT_FEED_BYTES) -> None:
         self.name = name
         self.max_bytes = max_bytes
-        self._items: collections.deque[Tag | NewSource] = collections.deque()
+        self._items: collections.deque[Item] = collections.deque()
         self._bytes = 0
         self._ready = asyncio.Event()
         self._awaiting_keyframe = True
@@ -132,7 +153,7 @@ class Feed:
             return
         self._append(tag)
 
-    def _append(self, item: Tag | NewSource) -> None:
+    def _append(self, item: Item) -> None:
         self._items.append(item)
         if isinstance(item, Tag):
             self._bytes += len(item.payload)
@@ -141,6 +162,9 @@ class Feed:
     def new_source(self) -> None:
         self._append(NEW_SOURCE)
         self._awaiting_keyframe = True
+
+    def end(self) -> None:
+        self._append(END_OF_STREAM)
 
     def restart(self, init: list[Tag]) -> None:
         """Start over (the output reconnected): headers first, media from the next keyframe."""
@@ -154,7 +178,7 @@ class Feed:
     def queued_bytes(self) -> int:
         return self._bytes
 
-    async def get(self) -> Tag | NewSource:
+    async def get(self) -> Item:
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
@@ -163,7 +187,7 @@ class Feed:
             self._bytes -= len(item.payload)
         return item
 
-    def get_nowait(self) -> Tag | NewSource | None:
+    def get_nowait(self) -> Item | None:
         if not self._items:
             return None
         item = self._items.popleft()

@@ -13,6 +13,7 @@ Each output is retried on its own; its state changes are reported to ``on_event`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.fanout import Fanout, Feed
+from ingest.fanout import Fanout, Feed, Tag
 from ingest.flv import TAG_VIDEO
 from ingest.hls import DateRange, Variant, render_master
 from ingest.outputs.base import Output, OutputState, StateListener
@@ -31,8 +32,11 @@ __all__ = ["DestinationSpec", "Pipeline", "PipelineConfig", "SessionInfo", "Stre
 
 log = logging.getLogger("livebase.ingest.pipeline")
 EventSink = Callable[[str, dict[str, Any]], None]
-OutputFactory = Callable[["DestinationSpec", str, Feed, StateListener], Output]
-"""Builds the output for a destination: (spec, output name, its feed, state listener)."""
+OutputFactory = Callable[
+    ["DestinationSpec", str, Feed, StateListener, Callable[[], list[Tag]]], Output
+]
+"""Builds the output for a destination: (spec, output name, its feed, state listener, the
+current codec headers for a reconnect)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +187,13 @@ class Pipeline:
             self.stats = StreamStats()
 
     async def stop(self) -> None:
-        for output in list(self.outputs.values()):
-            await output.stop()
+        # HLS and the recording finish their last segment; relays just end.
+        await asyncio.gather(
+            *(
+                output.finish() if isinstance(output, HlsOutput | LadderOutput) else output.stop()
+                for output in self.outputs.values()
+            )
+        )
         for rendition in self.renditions:
             rendition.end()
         self.outputs.clear()
@@ -194,7 +203,9 @@ class Pipeline:
     def _start_destination(self, spec: DestinationSpec) -> None:
         name = f"destination-{spec.id}"
         self.destinations[spec.id] = spec
-        output = self._destination_output(spec, name, self.fanout.attach(name), self._state_changed)
+        output = self._destination_output(
+            spec, name, self.fanout.attach(name), self._state_changed, self.fanout.source.init_tags
+        )
         self._add(output)
 
     async def set_destinations(self, specs: Sequence[DestinationSpec]) -> None:

@@ -1,4 +1,5 @@
-"""Wiring: start the whole service (HTTP API and ingest listeners) and stop it cleanly."""
+"""Wiring: start the whole service (HTTP API, HLS and the ingest listeners) and stop it
+cleanly, leaving no child process behind."""
 
 from __future__ import annotations
 
@@ -11,8 +12,14 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from ingest.destinations import destination_output
+from ingest.outputs.hls import Rung
+from ingest.pipeline import PipelineConfig
+from ingest.process import kill_all
+from ingest.registry import LiveRegistry
+from ingest.rtmp import RtmpServer, RtmpServerConfig
 from livebase.api.app import create_app
-from livebase.api.state import DB_SESSIONS
+from livebase.api.state import BUS, DB_SESSIONS
 from livebase.seed import seed_catalogue
 from livebase.settings import Settings
 
@@ -23,15 +30,32 @@ log = logging.getLogger("livebase")
 class Running:
     app: web.Application
     http_url: str
+    rtmp_url: str
+    registry: LiveRegistry
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    return PipelineConfig(
+        data_dir=settings.data_dir.resolve(),
+        ffmpeg=settings.ffmpeg_path(),
+        segment_seconds=settings.hls_segment_seconds,
+        window=settings.hls_window,
+        ladder=tuple(
+            Rung(r.name, r.height, r.video_kbps, r.audio_kbps) for r in settings.hls_ladder
+        ),
+        stats_seconds=settings.ingest_stats_seconds,
+    )
 
 
 @contextlib.asynccontextmanager
 async def running_service(settings: Settings) -> AsyncIterator[Running]:
-    """Run the API on its port (migrated and seeded) for the duration of the block."""
+    """Run the API (migrated and seeded) and the ingest for the duration of the block."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
+    registry: LiveRegistry | None = None
+    rtmp: RtmpServer | None = None
     try:
         async with app[DB_SESSIONS]() as db, db.begin():
             report = await seed_catalogue(db, settings)
@@ -42,12 +66,31 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
                 report.rooms,
                 report.themes,
             )
+        registry = LiveRegistry(
+            app[DB_SESSIONS],
+            app[BUS],
+            pipeline_config(settings),
+            destination_output,
+            grace_seconds=settings.reconnect_grace_seconds,
+        )
+        await registry.start()
+        rtmp = RtmpServer(
+            registry, RtmpServerConfig(host=settings.listen_host, port=settings.rtmp_port)
+        )
+        await rtmp.start()
         site = web.TCPSite(runner, settings.listen_host, settings.http_port)
         await site.start()
-        url = f"http://{settings.listen_host}:{settings.http_port}"
-        log.info("HTTP API listening on %s (OpenAPI at %s/openapi.json)", url, url)
-        yield Running(app=app, http_url=url)
+        http_url = f"http://{settings.listen_host}:{settings.http_port}"
+        rtmp_url = f"rtmp://{settings.listen_host}:{rtmp.port}/live"
+        log.info("HTTP API listening on %s (OpenAPI at %s/openapi.json)", http_url, http_url)
+        log.info("RTMP ingest listening on %s", rtmp_url)
+        yield Running(app=app, http_url=http_url, rtmp_url=rtmp_url, registry=registry)
     finally:
+        if rtmp is not None:
+            await rtmp.stop()
+        if registry is not None:
+            await registry.close()
+        await kill_all()
         await runner.cleanup()
 
 

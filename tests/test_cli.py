@@ -11,15 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from net import free_port
 
 # The console script installed with the package, as a person would run it.
 LIVEBASE = [str(Path(sys.executable).parent / "livebase")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(

@@ -75,6 +75,7 @@ class Output(ABC):
         self.backoff = Backoff()
         self._on_state = on_state
         self._task: asyncio.Task[None] | None = None
+        self._finishing = False
 
     def _set(self, state: OutputState, error: str = "") -> None:
         if state == self.state and error == self.last_error:
@@ -101,6 +102,8 @@ class Output(ABC):
                 self._set(OutputState.CONNECTING, self.last_error)
             try:
                 await self.session()
+                if self._finishing:
+                    return
                 continue  # a clean end (a new source): start over at once
             except PermanentOutputError as exc:
                 self._set(OutputState.FAILED, str(exc))
@@ -121,6 +124,16 @@ class Output(ABC):
             self._task = None
         await self.close()
         self._set(OutputState.STOPPED)
+
+    async def finish(self, within: float = 15.0) -> None:
+        """End after what is queued (an output that writes files completes them); stop
+        outright if that takes longer than ``within`` seconds."""
+        self._finishing = True
+        self.feed.end()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), within)
+        await self.stop()
 
     async def close(self) -> None:  # noqa: B027 (optional hook)
         """Release what ``session()`` held (a child process); called on stop."""

@@ -21,7 +21,7 @@ from typing import Any
 
 import ffmpeg
 
-from ingest.fanout import Feed, NewSource
+from ingest.fanout import EndOfStream, Feed, NewSource
 from ingest.ffmpeg_args import compile_args, flv_stdin
 from ingest.flv import TAG_SCRIPT, encode_tag, file_header
 from ingest.hls import DateRange, HlsError, MediaPlaylist, Segment, parse_segment_list_line
@@ -169,7 +169,7 @@ class _FfmpegSegmenter(Output):
         stdin.write(file_header())
         while True:
             item = await self.feed.get()
-            if isinstance(item, NewSource):
+            if isinstance(item, NewSource | EndOfStream):
                 return
             # ffmpeg reads a script tag as metadata only at time 0; later it would become a
             # data stream.
@@ -186,10 +186,6 @@ class _FfmpegSegmenter(Output):
     async def close(self) -> None:
         if self.child is not None:
             await self.child.stop(grace=5)
-
-    def finish(self) -> None:
-        for rendition in self.renditions:
-            rendition.end()
 
 
 def segment_options(list_target: str, start: int, seconds: float) -> dict[str, Any]:

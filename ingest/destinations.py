@@ -1,0 +1,39 @@
+"""The output that relays a live session to one platform destination."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ingest.fanout import Feed, Tag
+from ingest.outputs.base import Output, PermanentOutputError, StateListener
+from ingest.outputs.rtmp_push import RtmpPushOutput
+from ingest.pipeline import DestinationSpec
+
+__all__ = ["destination_output"]
+
+
+class UnsupportedOutput(Output):
+    """A destination this node cannot relay to: reported as failed, with the reason."""
+
+    kind = "unsupported"
+
+    def __init__(self, name: str, feed: Feed, reason: str, on_state: StateListener) -> None:
+        super().__init__(name, feed, on_state)
+        self.reason = reason
+
+    async def session(self) -> None:
+        raise PermanentOutputError(self.reason)
+
+
+def destination_output(
+    spec: DestinationSpec,
+    name: str,
+    feed: Feed,
+    on_state: StateListener,
+    init_tags: Callable[[], list[Tag]],
+) -> Output:
+    if spec.protocol in ("rtmp", "rtmps"):
+        return RtmpPushOutput(name, feed, spec.url, spec.stream_key, on_state, init_tags=init_tags)
+    return UnsupportedOutput(
+        name, feed, f"relaying over {spec.protocol} is not available on this node", on_state
+    )

@@ -1,0 +1,240 @@
+"""A host goes live over RTMP against the running service: relay, HLS, recording, events.
+
+Real parts only: the service on real sockets, ffmpeg publishing as OBS does, an ffmpeg RTMP
+listener standing in for a platform, ffprobe checking what comes out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from media import FFMPEG, ffprobe, make_flv
+from net import free_port, wait_until
+
+from ingest.process import live_children
+from livebase.api.state import BUS, DB_SESSIONS
+from livebase.auth import issue_token
+from livebase.bus import STREAM_DOMAIN
+from livebase.db.models import Role
+from livebase.service import Running, running_service
+from livebase.settings import Settings, load_settings
+
+
+@dataclass
+class Live:
+    svc: Running
+    http: aiohttp.ClientSession
+    token: str
+    settings: Settings
+
+    async def api(self, method: str, path: str, body: Any = None) -> Any:
+        async with self.http.request(
+            method,
+            self.svc.http_url + path,
+            json=body,
+            headers={"Authorization": f"Bearer {self.token}"},
+        ) as resp:
+            assert resp.status < 400, await resp.text()
+            return await resp.json() if resp.status != 204 else None
+
+
+@pytest.fixture
+async def live(database_url: str, tmp_path: Path) -> AsyncIterator[Live]:
+    settings = load_settings(
+        {
+            "LIVEBASE_DATA_DIR": str(tmp_path / "data"),
+            "LIVEBASE_DATABASE_URL": database_url,
+            "LIVEBASE_HTTP_PORT": str(free_port()),
+            "LIVEBASE_RTMP_PORT": str(free_port()),
+            "LIVEBASE_RECONNECT_GRACE_SECONDS": "3",
+            "LIVEBASE_HLS_SEGMENT_SECONDS": "1",
+            "LIVEBASE_INGEST_STATS_SECONDS": "1",
+        }
+    )
+    settings = settings.model_copy(update={"hls_ladder": ()})
+    async with running_service(settings) as svc, aiohttp.ClientSession() as http:
+        async with svc.app[DB_SESSIONS]() as db, db.begin():
+            token = (await issue_token(db, Role.ADMIN)).token
+        yield Live(svc, http, token, settings)
+    assert live_children() == [], "a child process outlived the service"
+
+
+def publish(url: str, flv: Path, *, realtime: bool = True) -> subprocess.Popen[bytes]:
+    """ffmpeg pushing an H.264/AAC file over RTMP, as OBS does."""
+    return subprocess.Popen(
+        [
+            FFMPEG,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            *(["-re"] if realtime else []),
+            "-i",
+            str(flv),
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+            url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def platform_listener(port: int, out: Path) -> subprocess.Popen[bytes]:
+    """A stand-in platform: an RTMP server that records what it is sent."""
+    return subprocess.Popen(
+        [
+            FFMPEG,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-listen",
+            "1",
+            "-timeout",
+            "30",
+            "-i",
+            f"rtmp://127.0.0.1:{port}/live/platform-key-0001",
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def frame_count(path: Path) -> int:
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_packets",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return int(out.stdout.split()[0])  # an HLS playlist lists its stream once per program
+
+
+async def test_rtmp_publish_relays_serves_hls_and_records(live: Live, tmp_path: Path) -> None:
+    flv = make_flv(tmp_path / "obs.flv", seconds=6, gop=30)
+    key = (await live.api("POST", "/api/v1/bases/haifeng/rooms/studio-1/stream-key"))["stream_key"]
+    platform_port = free_port()
+    relayed = tmp_path / "platform.flv"
+    platform = platform_listener(platform_port, relayed)
+    room = await live.api("GET", "/api/v1/bases/haifeng/rooms/studio-1")
+    dest = await live.api(
+        "POST",
+        "/api/v1/bases/haifeng/destinations",
+        {
+            "room_id": room["id"],
+            "name": "douyin",
+            "platform": "douyin",
+            "url": f"rtmp://127.0.0.1:{platform_port}/live/",
+            "stream_key": "platform-key-0001",
+        },
+    )
+    bus = live.svc.app[BUS]
+    await bus.ensure_group(STREAM_DOMAIN, "test")
+    encoder = publish(f"{live.svc.rtmp_url}/{key}", flv)
+    try:
+        sessions = await wait_until(
+            lambda: live.api("GET", "/api/v1/bases/haifeng/sessions?status=live"),
+            lambda page: page["items"],
+            within=15,
+        )
+        session = sessions["items"][0]
+        master_url = f"{live.svc.http_url}/hls/haifeng/studio-1/{session['id']}/master.m3u8"
+        async with live.http.get(
+            f"{live.svc.http_url}/hls/haifeng/studio-1/live.m3u8", allow_redirects=False
+        ) as resp:
+            assert resp.status == 302 and resp.headers["Location"].endswith(
+                f"/{session['id']}/master.m3u8"
+            )
+        index = master_url.replace("master.m3u8", "source/index.m3u8")
+
+        async def playlist() -> str:
+            async with live.http.get(index) as resp:
+                return await resp.text() if resp.status == 200 else ""
+
+        await wait_until(playlist, lambda text: "#EXTINF" in text, within=15)
+        probed = await asyncio.to_thread(ffprobe, index)
+        assert {s["codec_name"] for s in probed["streams"]} == {"h264", "aac"}
+        state = await wait_until(
+            lambda: live.api("GET", f"/api/v1/bases/haifeng/destinations/{dest['id']}"),
+            lambda d: d["state"] == "live",
+            within=15,
+        )
+        assert state["stream_key_hint"] == "…0001"
+        assert await asyncio.to_thread(encoder.wait, 30) == 0
+    finally:
+        if encoder.poll() is None:
+            encoder.kill()
+    ended = await wait_until(
+        lambda: live.api("GET", f"/api/v1/bases/haifeng/sessions/{session['id']}"),
+        lambda s: s["status"] == "ended",
+        within=20,
+    )
+    assert ended["ended_at"]
+    assert await asyncio.to_thread(platform.wait, 30) == 0
+    assert frame_count(relayed) == frame_count(flv), "the platform lost frames"
+    replay = live.settings.data_dir / "hls/haifeng/studio-1" / str(session["id"]) / "source"
+    text = (replay / "replay.m3u8").read_text()
+    assert text.rstrip().endswith("#EXT-X-ENDLIST")
+    assert frame_count(replay / "replay.m3u8") == frame_count(flv), "the recording lost frames"
+    events = [d.event for d in await bus.read(STREAM_DOMAIN, "test", "t", count=1000)]
+    kinds = [e.type for e in events]
+    assert kinds.index("stream.started") < kinds.index("stream.ended")
+    stats = [e for e in events if e.type == "ingest.stats"]
+    assert stats and stats[0].data["video_codec"] == "avc1" and stats[0].data["fps"] > 0
+    assert any(e.type == "destination.state" and e.data["state"] == "live" for e in events)
+
+
+async def test_wrong_key_is_refused_and_starts_nothing(live: Live, tmp_path: Path) -> None:
+    flv = make_flv(tmp_path / "obs.flv", seconds=1)
+    await live.api("POST", "/api/v1/bases/haifeng/rooms/studio-1/stream-key")
+    encoder = publish(f"{live.svc.rtmp_url}/lbk_wrong-key-000000000000", flv, realtime=False)
+    code = await asyncio.to_thread(encoder.wait, 30)
+    assert code != 0
+    assert encoder.stderr is not None and b"Publish denied" in encoder.stderr.read()
+    page = await live.api("GET", "/api/v1/bases/haifeng/sessions")
+    assert page["items"] == [] and live.svc.registry.rooms == {}
+
+
+async def test_reconnect_within_grace_continues_the_session(live: Live, tmp_path: Path) -> None:
+    flv = make_flv(tmp_path / "obs.flv", seconds=3)
+    key = (await live.api("POST", "/api/v1/bases/haifeng/rooms/studio-1/stream-key"))["stream_key"]
+    first = publish(f"{live.svc.rtmp_url}/{key}", flv)
+    assert await asyncio.to_thread(first.wait, 30) == 0
+    second = publish(f"{live.svc.rtmp_url}/{key}", flv)  # OBS reconnects with the same key
+    assert await asyncio.to_thread(second.wait, 30) == 0
+    sessions = (await live.api("GET", "/api/v1/bases/haifeng/sessions"))["items"]
+    assert len(sessions) == 1, "the reconnect continued the same session"
+    room = live.svc.registry.rooms.get(sessions[0]["room_id"])
+    assert room is not None and room.generation == 2
+    rendition = room.pipeline.renditions[0]
+    await wait_until(
+        lambda: asyncio.sleep(0, rendition.playlist.segments),
+        lambda segs: any(s.discontinuity for s in segs),
+        within=15,
+    )
