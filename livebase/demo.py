@@ -1,9 +1,10 @@
 """``livebase demo``: the whole stack on the embedded default, driven end to end.
 
 It starts the service, seeds the sample bases, then acts as the people who use it, through the
-real HTTP API: a merchant lists products (sample data, clearly marked), a manager plans a
-session, the host goes live, pins products and sells. It prints where to look and stops cleanly
-on Ctrl-C or after ``--duration`` seconds.
+real HTTP API and the real ingest: a merchant lists products (sample data, clearly marked), a
+manager plans a session, the host goes live (an ffmpeg test source pushed over RTMP as OBS
+pushes), pins products and sells. It prints where to look (API, HLS player, replay) and stops
+cleanly on Ctrl-C or after ``--duration`` seconds, leaving no child process behind.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import aiohttp
 from rich.console import Console
 from rich.table import Table
 
+from ingest.process import ChildProcess
 from livebase.api.state import DB_SESSIONS
 from livebase.auth import issue_token
 from livebase.db.models import Role
-from livebase.service import running_service, wait_for_stop_signal
+from livebase.service import Running, running_service, wait_for_stop_signal
 from livebase.settings import Settings
 
 SAMPLE = "【示例数据 sample】"
@@ -66,14 +68,23 @@ async def _admin_token(app: Any) -> str:
         return (await issue_token(db, Role.ADMIN, name="demo")).token
 
 
-async def drive(api: Driver, console: Console, rng: random.Random) -> dict[str, Any]:
-    """One base's day in miniature: listings, a live session, pins and orders."""
+@dataclass
+class Scene:
+    session_id: int
+    room: str
+    stream_key: str
+    products: list[dict[str, Any]]
+
+
+async def prepare(api: Driver) -> Scene:
+    """What a merchant and a base manager do before a session: listings, a host, a plan."""
     base = "/api/v1/bases/haifeng"
     merchant = await api("POST", f"{base}/merchants", {"name": f"海丰农特产合作社 {SAMPLE}"})
-    host = await api("POST", f"{base}/hosts", {"display_name": "小梅 (示例主播)"})
     rooms = await api("GET", f"{base}/rooms")
     room = rooms["items"][0]
-    await api("PATCH", f"{base}/hosts/{host['id']}", {"room_id": room["id"]})
+    host = await api(
+        "POST", f"{base}/hosts", {"display_name": "小梅 (示例主播)", "room_id": room["id"]}
+    )
     products = []
     for title_zh, title_en, price, stock in PRODUCTS:
         products.append(
@@ -101,19 +112,71 @@ async def drive(api: Driver, console: Console, rng: random.Random) -> dict[str, 
             "host_id": host["id"],
             "theme_id": theme["id"],
             "title": "海丰好物 · 地理标志农产品专场 (示例)",
+            "scheduled_start": datetime.now(UTC).isoformat(),
         },
     )
     sid = session["id"]
     await api("PUT", f"{base}/sessions/{sid}/lineup", {"product_ids": [p["id"] for p in products]})
-    await api("PATCH", f"{base}/sessions/{sid}", {"status": "live"})
-    console.print(f"[green]●[/] session {sid} is live in {room['slug']}")
+    key = await api("POST", f"{base}/rooms/{room['slug']}/stream-key")
+    return Scene(sid, room["slug"], key["stream_key"], products)
+
+
+def encoder(settings: Settings, rtmp_url: str, key: str) -> ChildProcess:
+    """An ffmpeg test source pushed the way OBS pushes: H.264 CBR, 2 s keyframes, AAC."""
+    return ChildProcess(
+        [
+            settings.ffmpeg_path(),
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+            "-b:v",
+            "2500k",
+            "-maxrate",
+            "2500k",
+            "-bufsize",
+            "5000k",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-f",
+            "flv",
+            f"{rtmp_url}/{key}",
+        ],
+        name="demo-encoder",
+    )
+
+
+async def sell(api: Driver, scene: Scene, console: Console, rng: random.Random) -> int:
+    """The host pins each product in turn while viewers buy; returns the orders placed."""
+    base = "/api/v1/bases/haifeng"
+    sid = scene.session_id
     orders = 0
-    for i, product in enumerate(products):
-        pin = await api(
-            "POST",
-            f"{base}/sessions/{sid}/pins",
-            {"product_id": product["id"], "stream_offset_ms": i * 60_000},
-        )
+    for product in scene.products:
+        pin = await api("POST", f"{base}/sessions/{sid}/pins", {"product_id": product["id"]})
+        console.print(f"  📌 pinned {product['title_zh']}")
         for n in range(rng.randint(2, 5)):
             qty = rng.randint(1, 3)
             await api(
@@ -130,39 +193,70 @@ async def drive(api: Driver, console: Console, rng: random.Random) -> dict[str, 
                 },
             )
             orders += 1
+            await asyncio.sleep(rng.uniform(0.5, 1.5))
         await api("POST", f"{base}/sessions/{sid}/pins/{pin['id']}/unpin")
-        console.print(f"  pinned {product['title_zh']} and took orders")
-    await api("PATCH", f"{base}/sessions/{sid}", {"status": "ended"})
-    return {"session": sid, "orders": orders, "products": len(products)}
+    return orders
+
+
+async def _wait_live(api: Driver, svc: Running, scene: Scene, within: float = 30) -> str:
+    """Wait until the session is live and its first HLS segment is out; returns the URL."""
+    deadline = asyncio.get_running_loop().time() + within
+    url = f"{svc.http_url}/hls/haifeng/{scene.room}/{scene.session_id}/source/index.m3u8"
+    while asyncio.get_running_loop().time() < deadline:
+        session = await api("GET", f"/api/v1/bases/haifeng/sessions/{scene.session_id}")
+        if session["status"] == "live":
+            async with api.http.get(url) as resp:
+                if resp.status == 200:
+                    return f"{svc.http_url}/hls/haifeng/{scene.room}/live.m3u8"
+        await asyncio.sleep(0.25)
+    raise DemoError("the demo stream did not go live; see the log lines above")
 
 
 async def run_demo(settings: Settings, *, duration: float, console: Console) -> int:
     rng = random.Random(7)  # noqa: S311 (simulated shoppers, not security)
     async with running_service(settings) as svc, aiohttp.ClientSession() as http:
         api = Driver(http, svc.http_url, await _admin_token(svc.app))
-        with console.status("driving the demo…"):
-            summary = await drive(api, console, rng)
-        table = Table(title="Livebase demo", show_header=False)
-        table.add_row("API", f"{svc.http_url}/api/v1/bases")
-        table.add_row("OpenAPI", f"{svc.http_url}/openapi.json")
-        table.add_row("Health / metrics", f"{svc.http_url}/healthz · {svc.http_url}/metrics")
-        table.add_row("Admin token", api.token)
-        table.add_row(
-            "Session",
-            f"#{summary['session']}: {summary['products']} products "
-            f"pinned, {summary['orders']} orders",
-        )
-        table.add_row("API calls made", str(api.calls))
-        console.print(table)
-        console.print("Press Ctrl-C to stop." if not duration else f"Stopping in {duration:g} s.")
-        waiter = asyncio.ensure_future(wait_for_stop_signal())
+        with console.status("preparing listings and a session…"):
+            scene = await prepare(api)
+        source = encoder(settings, svc.rtmp_url, scene.stream_key)
+        await source.start()
+        selling: asyncio.Task[int] | None = None
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), timeout=duration or None)
-        except TimeoutError:
-            pass
+            with console.status("the host goes live (ffmpeg test source over RTMP)…"):
+                hls = await _wait_live(api, svc, scene)
+            console.print(f"[green]●[/] session {scene.session_id} is live in {scene.room}")
+            selling = asyncio.create_task(sell(api, scene, console, rng))
+            table = Table(title="Livebase demo", show_header=False)
+            table.add_row("API", f"{svc.http_url}/api/v1/bases")
+            table.add_row("OpenAPI", f"{svc.http_url}/openapi.json")
+            table.add_row("HLS player URL", hls)
+            table.add_row("Health / metrics", f"{svc.http_url}/healthz · {svc.http_url}/metrics")
+            table.add_row("RTMP ingest", f"{svc.rtmp_url} (key: livebase rooms --rotate-key)")
+            table.add_row("Admin token", api.token)
+            console.print(table)
+            console.print(
+                "Play the HLS URL in VLC or ffplay. "
+                + ("Press Ctrl-C to stop." if not duration else f"Stopping in {duration:g} s.")
+            )
+            waiter = asyncio.ensure_future(wait_for_stop_signal())
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), timeout=duration or None)
+            except TimeoutError:
+                pass
+            finally:
+                waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiter
         finally:
-            waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiter
+            if selling is not None:
+                selling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await selling
+            await source.stop(grace=2)
+        orders = selling.result() if selling and not selling.cancelled() else None
+        console.print(
+            f"replay: {svc.http_url}/hls/haifeng/{scene.room}/{scene.session_id}/master.m3u8"
+            + (f" · {orders} orders" if orders is not None else "")
+        )
     console.print("demo stopped")
     return 0

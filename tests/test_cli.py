@@ -112,4 +112,6 @@ def test_demo_runs_end_to_end_and_stops(env: dict[str, str]) -> None:
     result = run(["demo", "--duration", "1"], env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "is live" in result.stderr and "demo stopped" in result.stderr
-    assert "orders" in result.stderr
+    assert "/hls/haifeng/studio-1/live.m3u8" in result.stderr
+    replay = Path(env["LIVEBASE_DATA_DIR"]) / "hls/haifeng/studio-1/1/source/replay.m3u8"
+    assert replay.read_text().rstrip().endswith("#EXT-X-ENDLIST"), "the recording was closed"
