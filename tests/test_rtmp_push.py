@@ -28,7 +28,7 @@ from media import codecs, make_flv
 
 from ingest.fanout import Fanout, Tag
 from ingest.flv import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, FlvTag, iter_tags, parse_video_tag
-from ingest.outputs.base import Backoff, Output, OutputState
+from ingest.outputs.base import Backoff, OutputState
 from ingest.outputs.rtmp_push import FLASH_VER, RtmpPushOutput, parse_push_target
 from ingest.rtmp import messages as msg
 from ingest.rtmp.amf0 import AMFValue, decode_all
@@ -290,7 +290,6 @@ async def test_relay_into_our_server_delivers_exactly_what_was_sent(
     assert KEY not in caplog.text and "s3cr3t" not in caplog.text
 
 
-@pytest.mark.skipif(not hasattr(Output, "finish"), reason="needs Output.finish (feed end)")
 async def test_finishing_relays_everything_queued_then_says_goodbye(flv: Path) -> None:
     authority = Authority(grant_all)
     async with ingest_server(authority) as server:
