@@ -33,7 +33,12 @@ def destination_output(
     init_tags: Callable[[], list[Tag]],
 ) -> Output:
     if spec.protocol in ("rtmp", "rtmps"):
-        return RtmpPushOutput(name, feed, spec.url, spec.stream_key, on_state, init_tags=init_tags)
+        try:
+            return RtmpPushOutput(
+                name, feed, spec.url, spec.stream_key, on_state, init_tags=init_tags
+            )
+        except ValueError as exc:  # the message is masked by the output's URL parser
+            return UnsupportedOutput(name, feed, str(exc), on_state)
     return UnsupportedOutput(
         name, feed, f"relaying over {spec.protocol} is not available on this node", on_state
     )

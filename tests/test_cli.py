@@ -108,10 +108,45 @@ def test_serve_answers_and_stops_on_sigterm(env: dict[str, str]) -> None:
 
 
 def test_demo_runs_end_to_end_and_stops(env: dict[str, str]) -> None:
-    env = env | {"LIVEBASE_HTTP_PORT": str(free_port())}
+    env = env | {"LIVEBASE_HTTP_PORT": str(free_port()), "LIVEBASE_RTMP_PORT": str(free_port())}
     result = run(["demo", "--duration", "1"], env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "is live" in result.stderr and "demo stopped" in result.stderr
     assert "/hls/haifeng/studio-1/live.m3u8" in result.stderr
     replay = Path(env["LIVEBASE_DATA_DIR"]) / "hls/haifeng/studio-1/1/source/replay.m3u8"
     assert replay.read_text().rstrip().endswith("#EXT-X-ENDLIST"), "the recording was closed"
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_demo_stops_on_ctrl_c_leaving_no_child(env: dict[str, str]) -> None:
+    env = env | {"LIVEBASE_HTTP_PORT": str(free_port()), "LIVEBASE_RTMP_PORT": str(free_port())}
+    proc = subprocess.Popen(
+        [*LIVEBASE, "demo"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 90
+        for line in proc.stderr:
+            if "Press Ctrl-C" in line or time.monotonic() > deadline:
+                break
+        data_dir = env["LIVEBASE_DATA_DIR"]
+        assert processes_mentioning(data_dir), "the demo runs ffmpeg children"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+        time.sleep(0.5)
+        assert processes_mentioning(data_dir) == [], "a child outlived the demo"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
