@@ -20,11 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from livebase import stream_keys
-from livebase.api.live import rtmp_server, whip_url
 from livebase.auth import issue_token
 from livebase.db.engine import create_engine, session_factory
 from livebase.db.migrate import current_revision, upgrade
 from livebase.db.models import Base, Host, Merchant, Role, Room
+from livebase.golive import ENCODER, rtmp_server, whip_url
 from livebase.seed import seed_catalogue
 from livebase.settings import Settings, SettingsError, load_settings
 
@@ -123,7 +123,11 @@ async def _rooms(settings: Settings, args: argparse.Namespace) -> int:
                 table.add_row("RTMP server", server)
                 table.add_row("Stream key", hint)
                 table.add_row("WHIP URL", whip_url(settings, base.slug, room.slug))
-                table.add_row("Encoder", "x264 or hardware H.264, CBR, keyframe interval 2 s")
+                table.add_row(
+                    "Encoder",
+                    f"{ENCODER['video_codec']}, {ENCODER['rate_control']}, keyframes every "
+                    f"{ENCODER['keyframe_interval_s']} s, {ENCODER['audio']}",
+                )
                 err.print(table)
                 return 0
             table = Table("base", "room", "name", "stream key")

@@ -201,3 +201,26 @@ async def test_destination_scheme_is_case_insensitive_and_key_masked(world: Worl
     assert dest["url"] == "rtmp://push.example.com/live/" and dest["protocol"] == "rtmp"
     assert dest["stream_key_hint"] == "…cdef" and dest["state"] == "idle"
     assert "1234567890" not in str(dest)
+
+
+async def test_go_live_kit(world: World) -> None:
+    api, t = world.api, world.tokens
+    room = "/api/v1/bases/haifeng/rooms/studio-1"
+    status, issued = await api.call("POST", room + "/stream-key", t["haifeng.host"])
+    assert status == 200, issued
+    key = issued["stream_key"]
+    assert issued["rtmp"]["stream_key"] == key and issued["whip"]["bearer_token"] == key
+    assert issued["obs_service_json"] == {
+        "type": "rtmp_custom",
+        "settings": {
+            "server": "rtmp://127.0.0.1:1935/live",
+            "key": key,
+            "use_auth": False,
+            "bwtest": False,
+        },
+    }
+    assert issued["obs_whip_service_json"]["settings"]["server"].endswith("/whip/haifeng/studio-1")
+    status, kit = await api.call("GET", room + "/ingest", t["haifeng.host"])
+    assert status == 200 and kit["key_set"] and kit["stream_key_hint"] == "…" + key[-4:]
+    assert key not in str(kit) and kit["rtmp"]["stream_key"] == "<stream key>"
+    assert kit["encoder"]["keyframe_interval_s"] == 2 and kit["encoder"]["rate_control"] == "CBR"

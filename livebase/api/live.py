@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
-from livebase import stream_keys
+from livebase import golive, stream_keys
 from livebase.api import schemas as s
 from livebase.api.crud import PREFIX, flush_or_conflict, resolve_base
 from livebase.api.resources import ROOMS, SESSIONS
@@ -21,18 +21,9 @@ from livebase.db.models import (
     utcnow,
 )
 from livebase.errors import Conflict, FieldError, NotFound, ValidationFailed
-from livebase.settings import Settings
 
 MANAGERS = frozenset({Role.ADMIN, Role.BASE_MANAGER})
 LIVE_CREW = frozenset({Role.ADMIN, Role.BASE_MANAGER, Role.HOST})
-
-
-def rtmp_server(settings: Settings) -> str:
-    return f"rtmp://{settings.public_host}:{settings.rtmp_port}/live"
-
-
-def whip_url(settings: Settings, base_slug: str, room_slug: str) -> str:
-    return f"http://{settings.public_host}:{settings.http_port}/whip/{base_slug}/{room_slug}"
 
 
 async def _room(ctx: Context) -> tuple[str, Room]:
@@ -44,12 +35,8 @@ async def _room(ctx: Context) -> tuple[str, Room]:
 async def rotate_key(ctx: Context) -> s.StreamKeyOut:
     base_slug, room = await _room(ctx)
     key = await stream_keys.rotate(ctx.db, room)
-    return s.StreamKeyOut(
-        room=room.slug,
-        stream_key=key,
-        rtmp_server=rtmp_server(ctx.settings),
-        whip_url=whip_url(ctx.settings, base_slug, room.slug),
-    )
+    kit = golive.kit(ctx.settings, base_slug, room.slug, key, room.stream_key_hint)
+    return s.StreamKeyOut(**kit, stream_key=key)
 
 
 async def revoke_key(ctx: Context) -> None:
@@ -57,18 +44,9 @@ async def revoke_key(ctx: Context) -> None:
     await stream_keys.revoke(ctx.db, room)
 
 
-async def ingest_details(ctx: Context) -> s.IngestOut:
+async def ingest_details(ctx: Context) -> s.GoLiveKit:
     base_slug, room = await _room(ctx)
-    server = rtmp_server(ctx.settings)
-    hint = f"…{room.stream_key_hint}" if room.stream_key_hint else None
-    return s.IngestOut(
-        room=room.slug,
-        rtmp_server=server,
-        stream_key_hint=hint,
-        rtmp_url_hint=f"{server}/{hint}" if hint else None,
-        whip_url=whip_url(ctx.settings, base_slug, room.slug),
-        key_set=room.stream_key_hash is not None,
-    )
+    return s.GoLiveKit(**golive.kit(ctx.settings, base_slug, room.slug, None, room.stream_key_hint))
 
 
 async def _session(ctx: Context, write: bool = False) -> tuple[str, LiveSession]:
@@ -225,7 +203,7 @@ ENDPOINTS = [
         ingest_details,
         "What a host pastes into OBS for this room",
         "rooms",
-        response=s.IngestOut,
+        response=s.GoLiveKit,
         roles=LIVE_CREW,
     ),
     Endpoint(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -149,20 +149,32 @@ class RoomQuery(ListQuery):
     pass
 
 
-class StreamKeyOut(BaseModel):
-    room: str
-    stream_key: str = Field(description="shown once; only a digest is stored")
-    rtmp_server: str
-    whip_url: str
+class RtmpKit(BaseModel):
+    server: str = Field(description="OBS: Settings → Stream → Server")
+    stream_key: str = Field(description="the key, or a placeholder when it is not shown")
+    url: str
 
 
-class IngestOut(BaseModel):
+class WhipKit(BaseModel):
+    url: str
+    bearer_token: str
+
+
+class GoLiveKit(BaseModel):
+    """What a host pastes into OBS for a room (see livebase/golive.py)."""
+
     room: str
-    rtmp_server: str
-    stream_key_hint: str | None
-    rtmp_url_hint: str | None
-    whip_url: str
     key_set: bool
+    stream_key_hint: str | None
+    rtmp: RtmpKit
+    whip: WhipKit
+    encoder: dict[str, Any] = Field(description="recommended encoder settings")
+    obs_service_json: dict[str, Any] = Field(description="an OBS profile's service.json (RTMP)")
+    obs_whip_service_json: dict[str, Any] = Field(description="the same for WHIP (OBS 30+)")
+
+
+class StreamKeyOut(GoLiveKit):
+    stream_key: str = Field(description="shown once; only a digest is stored")
 
 
 class HostCreate(Strict):
