@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -124,8 +125,14 @@ class Source:
 class Feed:
     """A bounded queue for one output. Overflow drops the backlog and waits for a keyframe."""
 
-    def __init__(self, name: str, max_bytes: int = DEFAULT_FEED_BYTES) -> None:
+    def __init__(
+        self,
+        name: str,
+        max_bytes: int = DEFAULT_FEED_BYTES,
+        init: Callable[[], list[Tag]] = list,
+    ) -> None:
         self.name = name
+        self._init = init
         self.max_bytes = max_bytes
         self._items: collections.deque[Item] = collections.deque()
         self._bytes = 0
@@ -166,6 +173,10 @@ class Feed:
     def end(self) -> None:
         self._append(END_OF_STREAM)
 
+    def rewind(self) -> None:
+        """Start over from the source's current codec headers (an output restarted)."""
+        self.restart(self._init())
+
     def restart(self, init: list[Tag]) -> None:
         """Start over (the output reconnected): headers first, media from the next keyframe."""
         self._items.clear()
@@ -204,8 +215,8 @@ class Fanout:
         self.feeds: dict[str, Feed] = {}
 
     def attach(self, name: str, max_bytes: int = DEFAULT_FEED_BYTES) -> Feed:
-        feed = Feed(name, max_bytes)
-        feed.restart(self.source.init_tags())
+        feed = Feed(name, max_bytes, self.source.init_tags)
+        feed.rewind()
         self.feeds[name] = feed
         return feed
 

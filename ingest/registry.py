@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingest.hls import DateRange
 from ingest.pipeline import DestinationSpec, OutputFactory, Pipeline, PipelineConfig, SessionInfo
+from ingest.retention import prune_recordings
 from ingest.rtmp.chunk import Message
 from ingest.rtmp.interfaces import Publisher, PublishGrant, PublishRequest
 from livebase import stream_keys
@@ -90,12 +91,14 @@ class LiveRegistry:
         destination_output: OutputFactory,
         *,
         grace_seconds: float = 30.0,
+        retention_days: float = 30.0,
     ) -> None:
         self._db = db
         self._bus = bus
         self._config = config
         self._destination_output = destination_output
         self._grace_seconds = grace_seconds
+        self._retention_days = retention_days
         self.rooms: dict[int, LiveRoom] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._outbox: asyncio.Queue[Event] = asyncio.Queue()
@@ -106,6 +109,7 @@ class LiveRegistry:
         self._tasks = [
             asyncio.create_task(self._deliver(), name="ingest-outbox"),
             asyncio.create_task(self._follow(), name="ingest-follow"),
+            asyncio.create_task(self._retention(), name="ingest-retention"),
         ]
 
     async def close(self) -> None:
@@ -334,6 +338,18 @@ class LiveRegistry:
                 await self._bus.ack(
                     STREAM_DOMAIN, CONSUMER_GROUP, [d.message_id for d in deliveries]
                 )
+
+    async def _retention(self, every: float = 3600.0) -> None:
+        """Remove old recordings now and then; never a live session's."""
+        while True:
+            live = [room.pipeline.root for room in self.rooms.values()]
+            try:
+                await asyncio.to_thread(
+                    prune_recordings, self._config.data_dir / "hls", self._retention_days, live
+                )
+            except OSError as exc:
+                log.warning("recording retention failed: %s", exc)
+            await asyncio.sleep(every)
 
     # --- events -------------------------------------------------------------------------------
 

@@ -72,6 +72,7 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
             pipeline_config(settings),
             destination_output,
             grace_seconds=settings.reconnect_grace_seconds,
+            retention_days=settings.recording_retention_days,
         )
         await registry.start()
         rtmp = RtmpServer(

@@ -7,6 +7,8 @@ listener standing in for a platform, ffprobe checking what comes out.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -238,3 +240,65 @@ async def test_reconnect_within_grace_continues_the_session(live: Live, tmp_path
         lambda segs: any(s.discontinuity for s in segs),
         within=15,
     )
+
+
+async def test_destinations_change_while_live(live: Live, tmp_path: Path) -> None:
+    flv = make_flv(tmp_path / "obs.flv", seconds=12, gop=30)
+    key = (await live.api("POST", "/api/v1/bases/haifeng/rooms/studio-1/stream-key"))["stream_key"]
+    encoder = publish(f"{live.svc.rtmp_url}/{key}", flv)
+    try:
+        page = await wait_until(
+            lambda: live.api("GET", "/api/v1/bases/haifeng/sessions?status=live"),
+            lambda p: p["items"],
+            within=15,
+        )
+        session = page["items"][0]
+        port = free_port()
+        relayed = tmp_path / "late.flv"
+        platform = platform_listener(port, relayed)
+        dest = await live.api("POST", "/api/v1/bases/haifeng/destinations", {
+            "session_id": session["id"], "name": "kuaishou", "platform": "kuaishou",
+            "url": f"rtmp://127.0.0.1:{port}/live/", "stream_key": "platform-key-0001",
+        })  # fmt: skip
+        await wait_until(
+            lambda: live.api("GET", f"/api/v1/bases/haifeng/destinations/{dest['id']}"),
+            lambda d: d["state"] == "live",
+            within=15,
+        )
+        await asyncio.sleep(2)
+        await live.api("DELETE", f"/api/v1/bases/haifeng/destinations/{dest['id']}")
+        assert await asyncio.to_thread(platform.wait, 30) == 0, "the relay was ended cleanly"
+        frames = frame_count(relayed)
+        assert 0 < frames < frame_count(flv), "relayed from the middle, and stopped on removal"
+        room = live.svc.registry.rooms[session["room_id"]]
+        assert not [n for n in room.pipeline.outputs if n.startswith("destination-")]
+    finally:
+        encoder.kill()
+        await asyncio.to_thread(encoder.wait, 10)
+
+
+async def test_a_crashed_hls_ffmpeg_is_restarted(live: Live, tmp_path: Path) -> None:
+    flv = make_flv(tmp_path / "obs.flv", seconds=10, gop=30)
+    key = (await live.api("POST", "/api/v1/bases/haifeng/rooms/studio-1/stream-key"))["stream_key"]
+    encoder = publish(f"{live.svc.rtmp_url}/{key}", flv)
+    try:
+        room = await wait_until(
+            lambda: asyncio.sleep(0, next(iter(live.svc.registry.rooms.values()), None)),
+            lambda r: r is not None and r.pipeline.renditions[0].playlist.segments,
+            within=15,
+        )
+        assert room is not None
+        hls = next(c for c in live_children() if c.name == "hls:hls")
+        assert hls.pid is not None
+        os.kill(hls.pid, signal.SIGKILL)
+        rendition = room.pipeline.renditions[0]
+        await wait_until(
+            lambda: asyncio.sleep(0, rendition.playlist.segments),
+            lambda segs: any(s.discontinuity for s in segs),
+            within=20,
+        )
+        fresh = [c for c in live_children() if c.name == "hls:hls"]
+        assert len(fresh) == 1 and fresh[0].pid != hls.pid, "exactly one ffmpeg, a new one"
+    finally:
+        encoder.kill()
+        await asyncio.to_thread(encoder.wait, 10)

@@ -111,11 +111,17 @@ class _FfmpegSegmenter(Output):
         self.ffmpeg_bin = ffmpeg_bin
         self.renditions = list(renditions)
         self.child: ChildProcess | None = None
+        self._after_error = False
 
     def build(self, list_targets: Sequence[str]) -> list[str]:
         raise NotImplementedError
 
     async def session(self) -> None:
+        if self._after_error:
+            # The feed went on while ffmpeg was down: resume at the current codec headers
+            # and the next keyframe. (After a new source, the feed already starts that way.)
+            self.feed.rewind()
+        self._after_error = True
         read_fds, write_fds = zip(*(os.pipe() for _ in self.renditions), strict=True)
         targets = [f"pipe:{fd}" for fd in write_fds]
         self.child = ChildProcess(
@@ -139,13 +145,15 @@ class _FfmpegSegmenter(Output):
             for task in readers:
                 task.cancel()
             await self.close()
+            # Whatever comes next comes from a new ffmpeg: players must reset their decoders.
+            for rendition in self.renditions:
+                rendition.pending_discontinuity = True
         code = self.child.proc.returncode if self.child.proc else None
         if code not in (0, None):
             raise OutputError(
                 f"ffmpeg exited with {code}: {' | '.join(self.child.last_error_lines[-2:])}"
             )
-        for rendition in self.renditions:
-            rendition.pending_discontinuity = True
+        self._after_error = False
 
     async def _segments(self, fd: int, rendition: Rendition) -> None:
         loop = asyncio.get_running_loop()
