@@ -93,6 +93,19 @@ class EventBus(ABC):
             return []
         return await self._append(stream, payloads)
 
+    async def publish_encoded(self, stream: str, payloads: Sequence[bytes]) -> list[str]:
+        """Append entries already encoded as :func:`encode_event` would, all or none.
+
+        For hot paths that validate and encode events themselves, where building an
+        :class:`Event` per event would cost more than the rest of the path (analytics ingest).
+        The caller vouches for the bytes; a consumer still skips an entry that does not decode.
+        """
+        self._check_open()
+        check_name("stream", stream)
+        if not payloads:
+            return []
+        return await self._append(stream, list(payloads))
+
     async def ensure_group(self, stream: str, group: str) -> None:
         """Create ``group`` at the start of ``stream`` (and the stream) unless it exists."""
         self._check_open()
