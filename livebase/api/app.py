@@ -10,7 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from livebase import __version__
-from livebase.api import catalog, hls, live, tokens
+from livebase.api import catalog, events, hls, live, tokens
+from livebase.api.analytics_ctx import analytics_ctx
 from livebase.api.middleware import Metrics, error_middleware
 from livebase.api.openapi import build as build_openapi
 from livebase.api.resources import SPECS
@@ -26,7 +27,7 @@ OPENAPI = web.AppKey("openapi", dict)
 
 
 def all_endpoints() -> list[Endpoint]:
-    endpoints = [*catalog.ENDPOINTS, *tokens.ENDPOINTS, *live.ENDPOINTS]
+    endpoints = [*catalog.ENDPOINTS, *tokens.ENDPOINTS, *live.ENDPOINTS, *events.ENDPOINTS]
     for spec in SPECS:
         endpoints.extend(spec.endpoints())
     return endpoints
@@ -76,7 +77,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
             app[BUS] = bus
             yield
 
-    app.cleanup_ctx.extend([database, event_bus])
+    app.cleanup_ctx.extend([database, event_bus, analytics_ctx])
 
     async def metrics_view(request: web.Request) -> web.Response:
         return web.Response(

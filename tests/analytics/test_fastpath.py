@@ -1,0 +1,136 @@
+"""The ingest fast path agrees with ``parse_event``: same verdict, same bus event, every time."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from analytics.fastpath import REQUIRED, SPECS, check_batch
+from analytics.schemas import ENVELOPE_FIELDS, SCHEMAS, EventSchemaError, parse_event, to_bus_event
+from livebase.bus import decode_event
+
+NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+FOREVER = timedelta(days=36500)
+
+VALID: dict[str, dict[str, Any]] = {
+    "stream.started": {"host_id": 3, "theme": "gi-produce"},
+    "stream.ended": {},
+    "viewer.joined": {"viewer_id": "v1", "source": "douyin"},
+    "viewer.heartbeat": {"viewer_id": "v1", "watch_seconds": 30},
+    "viewer.left": {"viewer_id": "v1", "watch_seconds": 0},
+    "interaction.liked": {"viewer_id": "v1", "count": 4},
+    "interaction.commented": {"viewer_id": "v1"},
+    "interaction.shared": {"viewer_id": "v1"},
+    "interaction.followed": {"viewer_id": "v1"},
+    "product.impressed": {"product_id": 9, "count": 20},
+    "product.clicked": {"viewer_id": "v1", "product_id": 9},
+    "order.created": {"order_id": "o1", "platform": "youzan", "buyer_id": "b", "amount_fen": 0},
+    "order.paid": {
+        "order_id": "o1", "platform": "douyin_shop", "buyer_id": "b", "amount_fen": 1990,
+        "product_id": 9, "quantity": 2, "currency": "CNY", "viewer_id": "v1",
+        "viewer_source": "douyin",
+    },
+    "order.refunded": {"order_id": "o1", "refund_id": "r1", "platform": "youzan", "amount_fen": 5},
+}  # fmt: skip
+
+ODD_VALUES: list[Any] = [
+    None, True, False, 0, 1, -1, 300, 301, 2**31, 2**63 - 1, 1.0, 19.9, "", "x", "v1", "1",
+    "Bad Slug", "ok-slug", "a" * 129, "a" * 128, "CNY", "cny", "douyin", "Douyin", "１２", [], {},
+    "2025-05-01T11:59:00Z", "2025-05-01 11:59:00+00:00", "2025-05-01T11:59:00", "20250501T115900Z",
+    "2025-05-01T11:59:00.1234567+00:00", "2025-05-01T11:59:00+24:00", "2025-05-01T11:59:00z",
+    "2025-02-30T11:59:00Z", "2025-05-01T12:30:00+08:00", "2025-05-01T11:59:60Z", 1746100000,
+    "2025-05-01T11:59:00+0800", "٢٠٢٥-05-01T11:59:00Z", "2025-05-01T11:59:00.5-03:30",
+]  # fmt: skip
+
+
+def valid(kind: str) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "event_id": "e-1",
+        "occurred_at": "2025-05-01T11:59:00.25+08:00",
+        "base": "haifeng",
+        "room": "studio-1",
+        "session_id": 12,
+        **VALID[kind],
+    }
+
+
+def verdict(raw: Any) -> tuple[bool, Any]:
+    """(accepted, bus event or the set of bad fields) by the schemas and by the fast path."""
+    batch = check_batch([raw], now=NOW, lateness=FOREVER)
+    try:
+        reference = to_bus_event(parse_event(raw, now=NOW))
+    except EventSchemaError as exc:
+        assert batch.events == [], raw
+        assert {p.field for p in batch.problems} == set(exc.fields), raw
+        return False, set(exc.fields)
+    assert batch.problems == [], (raw, batch.problems)
+    (checked,) = batch.events
+    assert decode_event(checked.payload()) == reference, raw
+    return True, reference
+
+
+def test_the_table_restates_every_schema() -> None:
+    assert set(SPECS) == set(SCHEMAS)
+    for key, model in SCHEMAS.items():
+        fields = {
+            name: info for name, info in model.model_fields.items()
+            if name not in ENVELOPE_FIELDS
+        }  # fmt: skip
+        spec = {name: default for name, _, default in SPECS[key]}
+        assert set(spec) == set(fields), key
+        for name, default in spec.items():
+            info = fields[name]
+            assert (default is REQUIRED) == info.is_required(), (key, name)
+            if default is not REQUIRED:
+                assert default == info.default, (key, name)
+
+
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_every_type_valid_as_given_and_with_defaults(kind: str) -> None:
+    assert verdict(valid(kind))[0]
+    minimal = {k: v for k, v in valid(kind).items() if k not in ("source", "count", "currency")}
+    assert verdict(minimal)[0]
+
+
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_every_field_with_every_odd_value(kind: str) -> None:
+    base = valid(kind)
+    names = [*base, "version", "viewer_id", "viewer_source", "product_id", "host_id", "theme"]
+    for name in names:
+        verdict({k: v for k, v in base.items() if k != name})
+        for value in ODD_VALUES:
+            verdict({**base, name: value})
+
+
+def test_random_mutations_agree() -> None:
+    rng = random.Random(20250501)
+    kinds = sorted(VALID)
+    accepted = 0
+    for _ in range(3000):
+        raw = valid(rng.choice(kinds))
+        for _ in range(rng.randint(1, 3)):
+            name = rng.choice([*raw, "version", "viewer_id", "viewer_source", "quantity"])
+            if rng.random() < 0.2:
+                raw.pop(name, None)
+            else:
+                raw[name] = rng.choice(ODD_VALUES)
+        accepted += verdict(raw)[0]
+    assert 100 < accepted < 2900  # both verdicts were exercised
+
+
+def test_future_times_take_the_slow_road_to_the_same_message() -> None:
+    raw = {**valid("viewer.joined"), "occurred_at": (NOW + timedelta(minutes=6)).isoformat()}
+    assert verdict(raw) == (False, {"occurred_at"})
+
+
+def test_lateness_and_duplicates() -> None:
+    old = {**valid("viewer.joined"), "occurred_at": "2025-04-30T11:00:00Z", "event_id": "old"}
+    fresh = valid("viewer.joined")
+    batch = check_batch([old, fresh, fresh, "junk"], now=NOW, lateness=timedelta(hours=24))
+    assert [e.index for e in batch.events] == [1]
+    assert batch.duplicates == 1
+    assert [(p.index, p.field) for p in batch.problems] == [(0, "occurred_at"), (3, "(event)")]
