@@ -65,7 +65,8 @@ ACCESS: dict[str, tuple[str, str, str]] = {
     **_crud("destinations", read=HOST_OWN, create=MANAGERS, write=MANAGERS),
     **_crud("orders", read=(BASE, OWN, NONE), create=MANAGERS, write=MANAGERS),
     # Analytics: events name their base in the body (tests/test_events.py refuses other bases').
-    "POST /events": MANAGERS,
+    "POST /events": MANAGERS, "GET /bases/{base}/analytics/live": MANAGERS,
+    "GET /bases/{base}/rooms/{key}/live": HOST_OWN,
 }  # fmt: skip
 PUBLIC = {"GET /themes", "GET /themes/{theme}", "GET /bases"}  # every role; nothing to refuse
 SCOPED_ROLES = (Role.BASE_MANAGER, Role.MERCHANT, Role.HOST)

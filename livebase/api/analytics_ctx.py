@@ -7,11 +7,23 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from analytics.directory import SessionDirectory
+from analytics.live import LiveCounters, MemoryCounters
+from analytics.live_redis import RedisCounters
+from livebase.api.state import SETTINGS
 
 DIRECTORY = web.AppKey("analytics_directory", SessionDirectory)
+COUNTERS = web.AppKey("analytics_counters", LiveCounters)
 
 
 async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Owns the analytics helpers of the API; registered in ``app.cleanup_ctx``."""
+    """Owns the analytics helpers of the API; registered in ``app.cleanup_ctx``.
+
+    The counters live in Redis when the bus does, so every process sees the same figures;
+    on the embedded default they live here, beside the in-process bus and its consumers.
+    """
+    settings = app[SETTINGS]
     app[DIRECTORY] = SessionDirectory()
+    counters = RedisCounters(settings.redis_url) if settings.redis_url else MemoryCounters()
+    app[COUNTERS] = counters
     yield
+    await counters.close()

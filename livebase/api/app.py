@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from livebase import __version__
-from livebase.api import catalog, events, hls, live, tokens
+from livebase.api import catalog, counters, events, hls, live, tokens
 from livebase.api.analytics_ctx import analytics_ctx
 from livebase.api.middleware import Metrics, error_middleware
 from livebase.api.openapi import build as build_openapi
@@ -27,7 +27,8 @@ OPENAPI = web.AppKey("openapi", dict)
 
 
 def all_endpoints() -> list[Endpoint]:
-    endpoints = [*catalog.ENDPOINTS, *tokens.ENDPOINTS, *live.ENDPOINTS, *events.ENDPOINTS]
+    endpoints = [*catalog.ENDPOINTS, *tokens.ENDPOINTS, *live.ENDPOINTS]
+    endpoints += [*events.ENDPOINTS, *counters.ENDPOINTS]
     for spec in SPECS:
         endpoints.extend(spec.endpoints())
     return endpoints

@@ -1,0 +1,125 @@
+"""A consumer-group loop over the analytics stream: read a batch, handle it, acknowledge it.
+
+Delivery is at least once, so handlers are idempotent on event ids. A batch the handler fails
+on stays pending: this consumer retries it first, and if the process dies another consumer (or
+this one restarted) claims it with ``claim_stale`` once it has been idle long enough. Bus
+outages and a lost consumer group (a Redis restarted empty) are waited out, never fatal.
+:meth:`Consumer.run_once` is one step of the loop, for tests and tools (like arq's burst mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from analytics.constants import STREAM_ANALYTICS
+from analytics.schemas import AnalyticsEvent, EventSchemaError, from_bus_event
+from livebase.bus import BusError, Delivery, EventBus, NoSuchGroupError
+from livebase.bus.base import parse_message_id
+
+log = logging.getLogger("analytics.consumer")
+Handler = Callable[[Sequence[Delivery]], Awaitable[None]]
+
+
+def received_at(delivery: Delivery) -> datetime:
+    """When the bus accepted the message: its id starts with the append time in ms."""
+    ms, _ = parse_message_id(delivery.message_id)
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def parse_deliveries(
+    deliveries: Sequence[Delivery], what: str
+) -> list[tuple[Delivery, AnalyticsEvent]]:
+    """The analytics events among ``deliveries``; others are logged and left out.
+
+    Times are judged against when the bus accepted each event, not against now, so that a
+    backlog (after an outage) is not refused as "in the future" or too old.
+    """
+    parsed = []
+    for delivery in deliveries:
+        try:
+            event = from_bus_event(delivery.event, now=received_at(delivery))
+        except EventSchemaError as exc:
+            log.warning("%s: skipping message %s: %s", what, delivery.message_id, exc)
+            continue
+        parsed.append((delivery, event))
+    return parsed
+
+
+class Consumer:
+    def __init__(
+        self,
+        bus: EventBus,
+        group: str,
+        handler: Handler,
+        *,
+        stream: str = STREAM_ANALYTICS,
+        name: str | None = None,
+        batch: int = 500,
+        block_ms: int = 1000,
+        claim_idle_ms: int = 30_000,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        self.bus, self.group, self.stream = bus, group, stream
+        self.name = name or f"{group}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._handler = handler
+        self._batch, self._block_ms = batch, block_ms
+        self._claim_idle_ms, self._retry_seconds = claim_idle_ms, retry_seconds
+        self._retry: list[Delivery] = []
+        self._task: asyncio.Task[None] | None = None
+        self._ready = False
+
+    async def run_once(self, block_ms: int = 0) -> int:
+        """Handle one batch (a failed one again first); return how many messages it held."""
+        if not self._ready:
+            await self.bus.ensure_group(self.stream, self.group)
+            self._ready = True
+        deliveries = self._retry or await self.bus.claim_stale(
+            self.stream, self.group, self.name, min_idle_ms=self._claim_idle_ms, count=self._batch
+        )
+        if not deliveries:
+            deliveries = await self.bus.read(
+                self.stream, self.group, self.name, count=self._batch, block_ms=block_ms
+            )
+        if not deliveries:
+            return 0
+        self._retry = list(deliveries)
+        await self._handler(deliveries)
+        self._retry = []
+        await self.bus.ack(self.stream, self.group, [d.message_id for d in deliveries])
+        return len(deliveries)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.run_once(self._block_ms)
+            except NoSuchGroupError:
+                # Redis restarted without its data: the group (and the stream) must be made again.
+                log.warning(
+                    "%s: consumer group %s is gone; creating it again", self.name, self.group
+                )
+                self._ready = False
+                self._retry = []
+                await asyncio.sleep(self._retry_seconds)
+            except BusError as exc:
+                log.warning("%s: bus unavailable (%s); retrying", self.name, exc)
+                self._ready = False
+                await asyncio.sleep(self._retry_seconds)
+            except Exception:
+                log.exception("%s: could not handle a batch; it stays pending", self.name)
+                await asyncio.sleep(self._retry_seconds)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        # wait() leaves the task's own cancellation inside it; ours still reaches us.
+        await asyncio.wait([self._task])
+        self._task = None

@@ -1,0 +1,234 @@
+"""Live counters per session (a room's broadcast) and per base and local day.
+
+What a dashboard shows while a room is on air: viewers watching now, the peak, paid GMV and
+orders so far, and the best-selling products. :func:`plan` turns a batch of events into
+set-like updates (:class:`CounterUpdate`) and a :class:`LiveCounters` store applies them;
+:class:`MemoryCounters` here keeps them in the process (the embedded default),
+:class:`~analytics.live_redis.RedisCounters` in Redis. One contract test suite runs on both.
+
+Every update is idempotent, so the at-least-once bus needs no event-id bookkeeping here:
+presence is a last-seen time per viewer, the peak is the largest per-minute viewer *set*, and
+an order adds to GMV only the first time its ``(platform, order_id)`` joins the scope's set.
+The figures follow ``docs/metrics.md``: the peak is PCU (distinct viewers per UTC minute, the
+sessions of a base added up), and GMV is paid GMV in CNY.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from analytics.constants import (
+    LIVE_TTL,
+    MINUTE_SET_TTL,
+    PRESENCE_WINDOW_MS,
+    TOP_PRODUCTS,
+    base_scope,
+    session_scope,
+)
+from analytics.directory import SessionInfo
+from analytics.schemas import AnalyticsEvent, OrderPaidV1, ViewerLeftV1
+
+VIEWER_TYPES = frozenset({"viewer.joined", "viewer.heartbeat", "viewer.left"})
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_day(moment: datetime, timezone: str) -> str:
+    """The base's calendar day of ``moment``, ``YYYY-MM-DD``."""
+    return moment.astimezone(_zone(timezone)).date().isoformat()
+
+
+@dataclass(slots=True)
+class ScopeUpdate:
+    #: ``(viewer, seen at ms, left)``: who watches now, and who was there in each minute.
+    presence: list[tuple[str, int, bool]] = field(default_factory=list)
+    #: ``(platform:order_id, amount_fen, product_id)`` of paid CNY orders.
+    orders: list[tuple[str, int, int | None]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CounterUpdate:
+    scopes: dict[str, ScopeUpdate] = field(default_factory=dict)
+    #: base → room → the newest session seen in it.
+    rooms: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def scope(self, name: str) -> ScopeUpdate:
+        found = self.scopes.get(name)
+        if found is None:
+            found = self.scopes[name] = ScopeUpdate()
+        return found
+
+
+def plan(events: Iterable[AnalyticsEvent], sessions: dict[int, SessionInfo]) -> CounterUpdate:
+    """The counter updates of a batch; events of sessions not in ``sessions`` are left out."""
+    update = CounterUpdate()
+    for event in events:
+        info = sessions.get(event.session_id)
+        if info is None:
+            continue
+        rooms = update.rooms.setdefault(info.base, {})
+        rooms[info.room] = max(rooms.get(info.room, 0), info.session_id)
+        own = update.scope(session_scope(info.session_id))
+        day = update.scope(base_scope(info.base, local_day(event.occurred_at, info.timezone)))
+        if event.type in VIEWER_TYPES:
+            viewer = f"{event.source}:{event.viewer_id}"  # type: ignore[union-attr]
+            at = epoch_ms(event.occurred_at)
+            left = isinstance(event, ViewerLeftV1)
+            own.presence.append((viewer, at, left))
+            day.presence.append((f"{info.session_id}|{viewer}", at, left))
+        elif isinstance(event, OrderPaidV1) and event.currency == "CNY":
+            order = (f"{event.platform}:{event.order_id}", event.amount_fen, event.product_id)
+            own.orders.append(order)
+            day.orders.append(order)
+    return update
+
+
+@dataclass(frozen=True, slots=True)
+class ProductFigures:
+    product_id: int
+    gmv_fen: int
+    orders: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    concurrent_viewers: int = 0
+    peak_concurrent_viewers: int = 0
+    gmv_fen: int = 0
+    orders: int = 0
+    top_products: tuple[ProductFigures, ...] = ()
+    #: Grows with every update of the scope; a subscriber compares it to skip reads.
+    version: int = 0
+
+
+def top(products: dict[int, tuple[int, int]]) -> tuple[ProductFigures, ...]:
+    """Best sellers by GMV, then orders, then the lower id (a stable order)."""
+    ranked = sorted(products.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
+    return tuple(ProductFigures(pid, gmv, n) for pid, (gmv, n) in ranked[:TOP_PRODUCTS])
+
+
+class LiveCounters(ABC):
+    """Where live counters are kept; every method is safe to call concurrently."""
+
+    @abstractmethod
+    async def apply(self, update: CounterUpdate) -> None: ...
+
+    @abstractmethod
+    async def snapshot(self, scope: str, at_ms: int | None = None) -> Snapshot:
+        """The scope's figures, with viewers watching as of ``at_ms`` (now by default)."""
+
+    @abstractmethod
+    async def version(self, scope: str) -> int: ...
+
+    @abstractmethod
+    async def rooms(self, base: str) -> dict[str, int]:
+        """Room slug → the newest session seen in it, for the base's rooms with events."""
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass(slots=True)
+class _Scope:
+    present: dict[str, int] = field(default_factory=dict)  # viewer → ms; negative: left then
+    minutes: dict[int, set[str]] = field(default_factory=dict)
+    peak: int = 0
+    gmv_fen: int = 0
+    orders: set[str] = field(default_factory=set)
+    products: Counter[int] = field(default_factory=Counter)
+    product_orders: Counter[int] = field(default_factory=Counter)
+    version: int = 0
+    touched_ms: int = 0
+
+
+def apply_presence(present: dict[str, int], member: str, at: int, left: bool) -> None:
+    """Keep the newest news of a viewer: seen at ``at``, or gone at ``at`` (stored negative).
+
+    Shared rule of both stores (the Redis script does the same): an older event never
+    overrides a newer one, so a redelivered heartbeat cannot bring back a viewer who left.
+    """
+    current = present.get(member)
+    if current is None or at > abs(current) or (left and at == abs(current)):
+        present[member] = -at if left else at
+
+
+class MemoryCounters(LiveCounters):
+    """Live counters in this process, for the embedded default (in-process bus)."""
+
+    def __init__(self) -> None:
+        self._scopes: dict[str, _Scope] = {}
+        self._rooms: dict[str, dict[str, int]] = {}
+
+    async def apply(self, update: CounterUpdate) -> None:
+        now = now_ms()
+        self._expire(now)
+        for name, change in update.scopes.items():
+            scope = self._scopes.setdefault(name, _Scope())
+            for member, at, left in change.presence:
+                apply_presence(scope.present, member, at, left)
+                seen = scope.minutes.setdefault(at - at % 60_000, set())
+                seen.add(member)
+                scope.peak = max(scope.peak, len(seen))
+            cutoff = now - PRESENCE_WINDOW_MS
+            scope.present = {m: t for m, t in scope.present.items() if abs(t) >= cutoff}
+            old = now - int(MINUTE_SET_TTL.total_seconds() * 1000) - 60_000
+            scope.minutes = {m: s for m, s in scope.minutes.items() if m >= old}
+            for key, amount, product in change.orders:
+                if key in scope.orders:
+                    continue
+                scope.orders.add(key)
+                scope.gmv_fen += amount
+                if product is not None:
+                    scope.products[product] += amount
+                    scope.product_orders[product] += 1
+            scope.version += 1
+            scope.touched_ms = now
+        for base, rooms in update.rooms.items():
+            known = self._rooms.setdefault(base, {})
+            for room, session in rooms.items():
+                known[room] = max(known.get(room, 0), session)
+
+    def _expire(self, now: int) -> None:
+        horizon = now - int(LIVE_TTL.total_seconds() * 1000)
+        for name in [n for n, s in self._scopes.items() if s.touched_ms < horizon]:
+            del self._scopes[name]
+
+    async def snapshot(self, scope: str, at_ms: int | None = None) -> Snapshot:
+        found = self._scopes.get(scope)
+        if found is None:
+            return Snapshot()
+        cutoff = (now_ms() if at_ms is None else at_ms) - PRESENCE_WINDOW_MS
+        products = {p: (gmv, found.product_orders[p]) for p, gmv in found.products.items()}
+        return Snapshot(
+            concurrent_viewers=sum(1 for t in found.present.values() if t >= cutoff),
+            peak_concurrent_viewers=found.peak,
+            gmv_fen=found.gmv_fen,
+            orders=len(found.orders),
+            top_products=top(products),
+            version=found.version,
+        )
+
+    async def version(self, scope: str) -> int:
+        found = self._scopes.get(scope)
+        return 0 if found is None else found.version
+
+    async def rooms(self, base: str) -> dict[str, int]:
+        return dict(self._rooms.get(base, {}))
