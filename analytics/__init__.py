@@ -6,6 +6,7 @@ The pure core lives here and is re-exported below: ``schemas`` (what events look
 Nothing in this package imports ``ingest`` or ``storefront_adapters``.
 """
 
+from analytics import models as _models  # noqa: F401  (the rollup tables join the metadata)
 from analytics.aggregate import Accumulator, totals_by
 from analytics.kpis import (
     KPI_DEFINITIONS,

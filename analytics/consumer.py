@@ -63,12 +63,16 @@ class Consumer:
         block_ms: int = 1000,
         claim_idle_ms: int = 30_000,
         retry_seconds: float = 1.0,
+        pause_seconds: float = 0.0,
     ) -> None:
         self.bus, self.group, self.stream = bus, group, stream
         self.name = name or f"{group}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._handler = handler
         self._batch, self._block_ms = batch, block_ms
         self._claim_idle_ms, self._retry_seconds = claim_idle_ms, retry_seconds
+        # After a batch that was not full, wait this long so the next one is bigger (the
+        # archive writes one file per batch and should not write one per second).
+        self._pause_seconds = pause_seconds
         self._retry: list[Delivery] = []
         self._task: asyncio.Task[None] | None = None
         self._ready = False
@@ -96,7 +100,9 @@ class Consumer:
     async def run(self) -> None:
         while True:
             try:
-                await self.run_once(self._block_ms)
+                handled = await self.run_once(self._block_ms)
+                if handled < self._batch and self._pause_seconds:
+                    await asyncio.sleep(self._pause_seconds)
             except NoSuchGroupError:
                 # Redis restarted without its data: the group (and the stream) must be made again.
                 log.warning(

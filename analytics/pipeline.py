@@ -7,16 +7,24 @@ the same groups, so the work is shared and a crashed process's batches are taken
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from analytics.constants import GROUP_COUNTERS
-from analytics.consumer import Consumer, parse_deliveries
+from analytics.archive import write_batch_async
+from analytics.constants import GROUP_ARCHIVE, GROUP_COUNTERS, GROUP_ROLLUPS
+from analytics.consumer import Consumer, parse_deliveries, received_at
 from analytics.directory import SessionDirectory
 from analytics.live import LiveCounters, plan
+from analytics.rollup_store import apply_events, forget_before
 from livebase.bus import Delivery, EventBus
+
+log = logging.getLogger("analytics.pipeline")
 
 
 @dataclass(slots=True)
@@ -37,24 +45,92 @@ class CounterFeed:
 
 
 @dataclass(slots=True)
+class RollupFeed:
+    """Handler of the rollups group: one transaction per batch, ledger and sums together."""
+
+    directory: SessionDirectory
+    db: async_sessionmaker[AsyncSession]
+    lateness: timedelta
+
+    async def __call__(self, deliveries: Sequence[Delivery]) -> None:
+        events = []
+        for delivery, event in parse_deliveries(deliveries, "rollups"):
+            # Judged against when the bus took it, so a backlog after an outage still counts.
+            if event.occurred_at < received_at(delivery) - self.lateness:
+                log.warning("rollups: %s event %s is past the lateness window", event.type,
+                            event.event_id)  # fmt: skip
+                continue
+            events.append(event)
+        if not events:
+            return
+        async with self.db() as db, db.begin():
+            sessions = await self.directory.lookup(db, {e.session_id for e in events})
+            unknown = {e.session_id for e in events} - sessions.keys()
+            if unknown:
+                log.warning("rollups: events of unknown sessions %s left out", sorted(unknown))
+            await apply_events(db, events, sessions)
+
+
+@dataclass(slots=True)
+class ArchiveFeed:
+    data_dir: Path
+
+    async def __call__(self, deliveries: Sequence[Delivery]) -> None:
+        await write_batch_async(self.data_dir, [(d, received_at(d)) for d in deliveries])
+
+
+@dataclass(slots=True)
 class AnalyticsPipeline:
     bus: EventBus
     db: async_sessionmaker[AsyncSession]
     counters: LiveCounters
+    data_dir: Path
+    lateness: timedelta = timedelta(hours=24)
     directory: SessionDirectory = field(default_factory=SessionDirectory)
     consumers: list[Consumer] = field(default_factory=list)
+    _pruner: asyncio.Task[None] | None = None
 
     def build(self) -> list[Consumer]:
-        feed = CounterFeed(self.counters, self.directory, self.db)
-        # Counters are near real time: small batches, short waits.
-        return [Consumer(self.bus, GROUP_COUNTERS, feed, batch=1000, block_ms=200)]
+        return [
+            # Counters are near real time: short waits.
+            Consumer(
+                self.bus,
+                GROUP_COUNTERS,
+                CounterFeed(self.counters, self.directory, self.db),
+                batch=1000,
+                block_ms=200,
+            ),
+            Consumer(self.bus, GROUP_ROLLUPS, RollupFeed(self.directory, self.db, self.lateness)),
+            Consumer(
+                self.bus,
+                GROUP_ARCHIVE,
+                ArchiveFeed(self.data_dir),
+                batch=50_000,
+                pause_seconds=10.0,
+            ),
+        ]
 
     async def start(self) -> None:
         self.consumers = self.build()
         for consumer in self.consumers:
             consumer.start()
+        self._pruner = asyncio.create_task(self._prune(), name="analytics-prune")
 
     async def stop(self) -> None:
+        if self._pruner is not None:
+            self._pruner.cancel()
+            await asyncio.wait([self._pruner])
+            self._pruner = None
         for consumer in self.consumers:
             await consumer.stop()
         self.consumers = []
+
+    async def _prune(self, every: float = 3600.0) -> None:
+        while True:
+            horizon = datetime.now(UTC) - self.lateness - timedelta(hours=1)
+            try:
+                async with self.db() as db, db.begin():
+                    await forget_before(db, horizon)
+            except Exception:
+                log.exception("could not prune the rollup ledger")
+            await asyncio.sleep(every)

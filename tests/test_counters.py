@@ -28,7 +28,7 @@ from analytics.live_redis import RedisCounters
 from analytics.pipeline import AnalyticsPipeline
 from analytics.schemas import AnalyticsEvent, parse_event
 from livebase.api.analytics_ctx import COUNTERS
-from livebase.api.state import BUS, DB_SESSIONS
+from livebase.api.state import BUS, DB_SESSIONS, SETTINGS
 
 REDIS_URL = os.environ.get("LIVEBASE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 NOW = datetime.now(UTC).replace(second=30, microsecond=0)
@@ -125,7 +125,8 @@ async def test_peak_gmv_and_orders_agree_with_the_reference(store: LiveCounters)
     ]
     whole = await store.snapshot(base_scope("haifeng", day()), epoch_ms(NOW))
     assert whole.peak_concurrent_viewers == 11
-    assert [(p.product_id, p.gmv_fen, p.orders) for p in whole.top_products][0] == (7, 2290, 2)
+    best = whole.top_products[0]
+    assert (best.product_id, best.gmv_fen, best.orders) == (7, 2290, 2)
     assert await store.rooms("haifeng") == {"studio-11": 11, "studio-12": 12}
 
 
@@ -187,16 +188,16 @@ async def test_the_newest_session_of_a_room_wins(store: LiveCounters) -> None:
 @pytest.fixture
 async def pipeline(world: World) -> AsyncIterator[AnalyticsPipeline]:
     app = world.api.app
-    running = AnalyticsPipeline(app[BUS], app[DB_SESSIONS], app[COUNTERS])
+    running = AnalyticsPipeline(app[BUS], app[DB_SESSIONS], app[COUNTERS], app[SETTINGS].data_dir)
     await running.start()
     yield running
     await running.stop()
 
 
-async def wait_for(check: Any, timeout: float = 2.0) -> Any:
-    """The first truthy result of ``check()`` within ``timeout`` seconds."""
+async def wait_for(check: Any, seconds: float = 2.0) -> Any:
+    """The first truthy result of ``check()`` within ``seconds``."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + seconds
     while True:
         result = await check()
         if result or loop.time() > deadline:

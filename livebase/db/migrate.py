@@ -18,8 +18,11 @@ def alembic_config() -> Config:
     return cfg
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision`` (default: the newest)."""
+async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
+    """Bring the database schema up to ``revision`` (default: the newest of every branch).
+
+    The main line and the analytics branch each have a head; "heads" applies both.
+    """
 
     def _run(connection: Connection) -> None:
         cfg = alembic_config()
@@ -31,10 +34,12 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
+    """The applied revision of each branch, comma-separated (None before the first)."""
     from alembic.runtime.migration import MigrationContext
 
     def _rev(connection: Connection) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
+        heads = MigrationContext.configure(connection).get_current_heads()
+        return ", ".join(sorted(heads)) or None
 
     async with engine.connect() as conn:
         return await conn.run_sync(_rev)

@@ -1,0 +1,213 @@
+"""Apply a batch to the rollup tables in the caller's transaction, exactly once per event id.
+
+The ledger of processed event ids is written in the same transaction as the sums: a batch
+redelivered after a crash finds its ids there and counts nothing twice; a batch whose
+transaction died left no ids and is counted in full. Orders, refunds and presence are unique
+rows too, so an order reported twice under two event ids still counts once.
+
+Inserts use ``INSERT … ON CONFLICT`` on both SQLite and PostgreSQL, with ``RETURNING`` to learn
+which rows are new. Rows are written in key order so that two consumers on PostgreSQL lock
+them in the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, delete, func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from analytics.directory import SessionInfo
+from analytics.models import (
+    SUMS,
+    MinuteRollup,
+    PaidOrder,
+    Presence,
+    ProcessedEvent,
+    Refund,
+    SessionSpan,
+    SetMember,
+)
+from analytics.rollup import Fold, MinuteKey, fold
+from analytics.schemas import AnalyticsEvent
+
+log = logging.getLogger("analytics.rollups")
+CHUNK = 400  # rows per statement: well under SQLite's bound-parameter limit
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    counted: int  #: events counted for the first time
+    repeated: int  #: events already counted before (redelivered or resent)
+
+
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _insert(db: AsyncSession, table: Table) -> Any:
+    name = db.get_bind().dialect.name
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+
+
+async def _insert_new(
+    db: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], returning: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """Insert the rows not there yet; return ``returning`` of those inserted."""
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(rows), CHUNK):
+        stmt = _insert(db, table).values(list(rows[start : start + CHUNK]))
+        stmt = stmt.on_conflict_do_nothing().returning(*(table.c[c] for c in returning))
+        out.extend(tuple(row) for row in await db.execute(stmt))
+    return out
+
+
+def _bound(db: AsyncSession, a: Any, b: Any, *, lowest: bool) -> ColumnElement[Any]:
+    # min()/max() of two values in SQLite, least()/greatest() in PostgreSQL; NULL means unknown.
+    pg = db.get_bind().dialect.name == "postgresql"
+    pick = (func.least if lowest else func.greatest) if pg else (func.min if lowest else func.max)
+    return pick(func.coalesce(a, b), func.coalesce(b, a))
+
+
+async def _add_minutes(db: AsyncSession, scope: str, sums: dict[MinuteKey, Counter[str]]) -> None:
+    table = _table(MinuteRollup)
+    rows = [
+        {"scope": scope, "scope_id": key[0], "minute": key[1], **{s: c.get(s, 0) for s in SUMS}}
+        for key, c in sorted(sums.items())
+        if any(c.values())
+    ]
+    for start in range(0, len(rows), CHUNK):
+        stmt = _insert(db, table).values(rows[start : start + CHUNK])
+        changes = {s: table.c[s] + stmt.excluded[s] for s in SUMS}
+        await db.execute(
+            stmt.on_conflict_do_update(index_elements=["scope", "scope_id", "minute"], set_=changes)
+        )
+
+
+def _rollup_to(
+    sums: dict[MinuteKey, Counter[str]], sessions: dict[int, SessionInfo], attr: str
+) -> dict[MinuteKey, Counter[str]]:
+    """Session minutes added up per host, theme or base (sessions without one are left out)."""
+    out: dict[MinuteKey, Counter[str]] = {}
+    for (session, minute), counts in sums.items():
+        owner = getattr(sessions[session], attr)
+        if owner is not None:
+            out.setdefault((owner, minute), Counter()).update(counts)
+    return out
+
+
+async def apply_events(
+    db: AsyncSession, events: Iterable[AnalyticsEvent], sessions: dict[int, SessionInfo]
+) -> Applied:
+    """Count the events of known sessions that were never counted before."""
+    unique: dict[str, AnalyticsEvent] = {}
+    for event in events:
+        if event.session_id in sessions:
+            unique.setdefault(event.event_id, event)
+    ledger = [{"event_id": i, "occurred_at": e.occurred_at} for i, e in sorted(unique.items())]
+    new = {row[0] for row in await _insert_new(db, _table(ProcessedEvent), ledger, ["event_id"])}
+    changes = fold(e for i, e in unique.items() if i in new)
+    await _apply_fold(db, changes, sessions)
+    return Applied(counted=len(new), repeated=len(unique) - len(new))
+
+
+async def _apply_fold(db: AsyncSession, f: Fold, sessions: dict[int, SessionInfo]) -> None:
+    presence = [
+        {"session_id": s, "minute": m, "source": src, "viewer_id": v}
+        for s, m, src, v in sorted(f.presence)
+    ]
+    for session, minute in await _insert_new(
+        db, _table(Presence), presence, ["session_id", "minute"]
+    ):
+        f.add(f.sessions, (session, minute), viewers=1)
+
+    orders = [
+        {"platform": p, "order_id": o, "session_id": r.session_id, "product_id": r.product_id,
+         "amount_fen": r.amount_fen, "minute": r.minute}
+        for (p, o), r in sorted(f.orders.items())
+    ]  # fmt: skip
+    for platform, order_id in await _insert_new(
+        db, _table(PaidOrder), orders, ["platform", "order_id"]
+    ):
+        row = f.orders[(platform, order_id)]
+        f.add(f.sessions, (row.session_id, row.minute), gmv_fen=row.amount_fen, orders=1)
+        if row.product_id is not None:
+            f.add(f.products, (row.product_id, row.minute), gmv_fen=row.amount_fen, orders=1)
+        f.member(row.session_id, "buyer", row.buyer, row.minute)
+        if row.paying_viewer is not None:
+            f.member(row.session_id, "paying_viewer", row.paying_viewer, row.minute)
+
+    refunds = [
+        {"platform": p, "refund_id": r, "session_id": row.session_id,
+         "amount_fen": row.amount_fen, "minute": row.minute}
+        for (p, r), row in sorted(f.refunds.items())
+    ]  # fmt: skip
+    for platform, refund_id in await _insert_new(
+        db, _table(Refund), refunds, ["platform", "refund_id"]
+    ):
+        refund = f.refunds[(platform, refund_id)]
+        f.add(f.sessions, (refund.session_id, refund.minute), refund_fen=refund.amount_fen)
+
+    members = [
+        {"session_id": s, "kind": k, "namespace": n, "member_id": m, "first_minute": first}
+        for (s, k, n, m), first in sorted(f.members.items())
+    ]
+    await _insert_new(db, _table(SetMember), members, ["session_id"])
+
+    await _add_minutes(db, "session", f.sessions)
+    for scope, attr in (("host", "host_id"), ("theme", "theme_id"), ("base", "base_id")):
+        await _add_minutes(db, scope, _rollup_to(f.sessions, sessions, attr))
+    await _add_minutes(db, "product", f.products)
+    await _merge_spans(db, f)
+
+
+async def _merge_spans(db: AsyncSession, f: Fold) -> None:
+    if not f.spans:
+        return
+    table = _table(SessionSpan)
+    rows = [
+        {"session_id": s, "started_at": sp.started_at, "ended_at": sp.ended_at,
+         "first_event_at": sp.first_event_at, "last_event_at": sp.last_event_at}
+        for s, sp in sorted(f.spans.items())
+    ]  # fmt: skip
+    stmt = _insert(db, table).values(rows)
+    changes = {
+        name: _bound(db, table.c[name], stmt.excluded[name], lowest=lowest)
+        for name, lowest in (
+            ("started_at", True),
+            ("ended_at", False),
+            ("first_event_at", True),
+            ("last_event_at", False),
+        )
+    }
+    await db.execute(stmt.on_conflict_do_update(index_elements=["session_id"], set_=changes))
+
+
+async def forget_before(db: AsyncSession, horizon: datetime) -> None:
+    """Drop the ledger and presence rows no event inside the lateness window can need."""
+    await db.execute(delete(ProcessedEvent).where(ProcessedEvent.occurred_at < horizon))
+    await db.execute(delete(Presence).where(Presence.minute < horizon))
+
+
+async def clear_span(db: AsyncSession, start: datetime, end: datetime) -> None:
+    """Remove what events of ``[start, end)`` contributed, before counting them again."""
+    await db.execute(
+        delete(MinuteRollup).where(MinuteRollup.minute >= start, MinuteRollup.minute < end)
+    )
+    await db.execute(delete(Presence).where(Presence.minute >= start, Presence.minute < end))
+    await db.execute(
+        delete(ProcessedEvent).where(
+            ProcessedEvent.occurred_at >= start, ProcessedEvent.occurred_at < end
+        )
+    )
+    await db.execute(delete(PaidOrder).where(PaidOrder.minute >= start, PaidOrder.minute < end))
+    await db.execute(delete(Refund).where(Refund.minute >= start, Refund.minute < end))
+    await db.execute(
+        delete(SetMember).where(SetMember.first_minute >= start, SetMember.first_minute < end)
+    )
