@@ -9,15 +9,18 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aiohttp import web
 
+from analytics.pipeline import AnalyticsPipeline
 from ingest.destinations import destination_output
 from ingest.outputs.hls import Rung
 from ingest.pipeline import PipelineConfig
 from ingest.process import kill_all
 from ingest.registry import LiveRegistry
 from ingest.rtmp import RtmpServer, RtmpServerConfig
+from livebase.api.analytics_ctx import COUNTERS
 from livebase.api.app import create_app
 from livebase.api.state import BUS, DB_SESSIONS
 from livebase.seed import seed_catalogue
@@ -55,6 +58,7 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     registry: LiveRegistry | None = None
+    analytics: AnalyticsPipeline | None = None
     rtmp: RtmpServer | None = None
     try:
         async with app[DB_SESSIONS]() as db, db.begin():
@@ -75,6 +79,15 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
             retention_days=settings.recording_retention_days,
         )
         await registry.start()
+        # Analytics consumers: live counters, rollups and the Parquet archive.
+        analytics = AnalyticsPipeline(
+            app[BUS],
+            app[DB_SESSIONS],
+            app[COUNTERS],
+            settings.data_dir.resolve(),
+            timedelta(hours=settings.analytics_lateness_hours),
+        )
+        await analytics.start()
         rtmp = RtmpServer(
             registry, RtmpServerConfig(host=settings.listen_host, port=settings.rtmp_port)
         )
@@ -89,6 +102,8 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
     finally:
         if rtmp is not None:
             await rtmp.stop()
+        if analytics is not None:
+            await analytics.stop()
         if registry is not None:
             await registry.close()
         await kill_all()

@@ -9,10 +9,12 @@ from aiohttp import web
 from analytics.directory import SessionDirectory
 from analytics.live import LiveCounters, MemoryCounters
 from analytics.live_redis import RedisCounters
-from livebase.api.state import SETTINGS
+from analytics.viewers import ViewerFeed
+from livebase.api.state import BUS, SETTINGS
 
 DIRECTORY = web.AppKey("analytics_directory", SessionDirectory)
 COUNTERS = web.AppKey("analytics_counters", LiveCounters)
+VIEWERS = web.AppKey("analytics_hls_viewers", ViewerFeed)
 
 
 async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -25,5 +27,8 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DIRECTORY] = SessionDirectory()
     counters = RedisCounters(settings.redis_url) if settings.redis_url else MemoryCounters()
     app[COUNTERS] = counters
+    viewers = app[VIEWERS] = ViewerFeed(app[BUS])
+    viewers.start()
     yield
+    await viewers.stop()
     await counters.close()

@@ -13,6 +13,8 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import select
 
+from livebase.api.analytics_ctx import VIEWERS
+from livebase.api.hls_viewers import count_playlist
 from livebase.api.state import DB_SESSIONS, SETTINGS
 from livebase.db.models import Base, LiveSession, Room, SessionStatus
 from livebase.errors import NotFound
@@ -67,7 +69,11 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
     path = await asyncio.to_thread(_existing_file, request.app[SETTINGS].data_dir / "hls", tail)
     if path is None:
         raise NotFound(f"no HLS file {tail!r}")
-    return web.FileResponse(path, headers=_headers(path.suffix))
+    response = web.FileResponse(path, headers=_headers(path.suffix))
+    if path.suffix == ".m3u8" and VIEWERS in request.app:
+        # Players without heartbeats still count: playlist requests become viewer events.
+        count_playlist(request.app[VIEWERS], request, tail, response)
+    return response
 
 
 def add_routes(app: web.Application) -> None:
