@@ -74,6 +74,9 @@ class Consumer:
         # archive writes one file per batch and should not write one per second).
         self._pause_seconds = pause_seconds
         self._retry: list[Delivery] = []
+        # Handled but not acknowledged (the bus went away in between): acknowledged first thing
+        # next time, rather than handled again once claim_stale finds them idle.
+        self._to_ack: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self._ready = False
 
@@ -82,6 +85,9 @@ class Consumer:
         if not self._ready:
             await self.bus.ensure_group(self.stream, self.group)
             self._ready = True
+        if self._to_ack:
+            await self.bus.ack(self.stream, self.group, self._to_ack)
+            self._to_ack = []
         deliveries = self._retry or await self.bus.claim_stale(
             self.stream, self.group, self.name, min_idle_ms=self._claim_idle_ms, count=self._batch
         )
@@ -94,7 +100,9 @@ class Consumer:
         self._retry = list(deliveries)
         await self._handler(deliveries)
         self._retry = []
-        await self.bus.ack(self.stream, self.group, [d.message_id for d in deliveries])
+        self._to_ack = [d.message_id for d in deliveries]
+        await self.bus.ack(self.stream, self.group, self._to_ack)
+        self._to_ack = []
         return len(deliveries)
 
     async def run(self) -> None:
@@ -109,7 +117,7 @@ class Consumer:
                     "%s: consumer group %s is gone; creating it again", self.name, self.group
                 )
                 self._ready = False
-                self._retry = []
+                self._retry, self._to_ack = [], []
                 await asyncio.sleep(self._retry_seconds)
             except BusError as exc:
                 log.warning("%s: bus unavailable (%s); retrying", self.name, exc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis.exceptions
 from redis.asyncio import Redis
 
 from analytics.constants import (
@@ -27,6 +28,7 @@ from analytics.constants import (
     live_key,
 )
 from analytics.live import CounterUpdate, LiveCounters, Snapshot, now_ms, top
+from livebase.bus import BusUnavailableError
 
 # KEYS: present, minute set, counters. ARGV: now ms, window ms, ttl s, minute ttl s, then
 # (viewer, ms, left) triples. Presence keeps the newest news per viewer (negative: left).
@@ -110,6 +112,13 @@ class RedisCounters(LiveCounters):
         return live_key(self.prefix, kind, scope)
 
     async def apply(self, update: CounterUpdate) -> None:
+        try:
+            await self._apply(update)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            # Said as the bus says it, so the consumer waits it out like a bus outage.
+            raise BusUnavailableError(f"Redis unavailable for live counters: {exc}") from exc
+
+    async def _apply(self, update: CounterUpdate) -> None:
         now = now_ms()
         async with self._client.pipeline(transaction=True) as pipe:
             for scope, change in update.scopes.items():
