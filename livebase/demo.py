@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest.process import ChildProcess
+from livebase import gi
 from livebase.api.state import DB_SESSIONS
 from livebase.auth import issue_token
 from livebase.db.models import Role
@@ -28,10 +29,74 @@ from livebase.service import Running, running_service, wait_for_stop_signal
 from livebase.settings import Settings
 
 SAMPLE = "【示例数据 sample】"
-PRODUCTS = [
-    ("陆河青梅 (示例)", "Luhe green plums (sample)", 3980, 200),
-    ("海丰莲花山茶 (示例)", "Haifeng Lianhuashan tea (sample)", 12800, 80),
-    ("海丰油占米 (示例)", "Haifeng Youzhan rice (sample)", 5990, 150),
+
+
+def _sample_credit_code(first17: str) -> str:
+    """A well-formed but made-up unified social credit code (the check character is real)."""
+    return first17 + gi.credit_code_check_char(first17)
+
+
+# 93 = a farmers' cooperative registered by market regulation; 441521 = 海丰县. Made up.
+SAMPLE_CREDIT_CODE = _sample_credit_code("93441521MA0000001")
+
+
+def _sample_gi(system: str, name: str, number: str, area: str, spec: str | None) -> dict[str, Any]:
+    # Sample data: the names and areas are the products' own, every number and document is
+    # invented (示例), so the listings can go live in the demo without claiming a real register.
+    return {
+        "system": system,
+        "registered_name": name,
+        "registration_number": number,
+        "holder": f"示例持有人（{name}）",
+        "protected_area": area + "（示例）",
+        "standard_code": spec,
+        "credit_code": SAMPLE_CREDIT_CODE,
+        "authorisation_ref": f"示例-授权书-{name}",
+    }
+
+
+PRODUCTS: list[dict[str, Any]] = [
+    {
+        "title_zh": "陆河青梅 (示例)",
+        "title_en": "Luhe green plums (sample)",
+        "category": "fruit",
+        "price_fen": 3980,
+        "skus": [
+            {"sku": "500g", "spec_zh": "鲜果 500g", "price_fen": 3980, "stock": 200},
+            {"sku": "gift-2500g", "spec_zh": "礼盒 2.5kg", "price_fen": 16800, "stock": 40},
+        ],
+        "gi": _sample_gi(
+            "protected_product", "陆河青梅", "示例-0001", "广东省汕尾市陆河县现辖行政区域", None
+        ),
+    },
+    {
+        "title_zh": "海丰莲花山茶 (示例)",
+        "title_en": "Haifeng Lianhuashan tea (sample)",
+        "category": "tea",
+        "price_fen": 12800,
+        "skus": [{"sku": "250g", "spec_zh": "250g 罐装", "price_fen": 12800, "stock": 80}],
+        # AGI numbers have a published format (AGI + 5 digits); 9xxxx marks these as samples.
+        "gi": _sample_gi(
+            "agricultural",
+            "海丰莲花山茶",
+            "AGI90001",
+            "广东省汕尾市海丰县海城镇、公平镇、平东镇、黄羌镇",
+            "AGI2020-03-9001",
+        ),
+    },
+    {
+        "title_zh": "海丰油占米 (示例)",
+        "title_en": "Haifeng Youzhan rice (sample)",
+        "category": "rice",
+        "price_fen": 5990,
+        "skus": [
+            {"sku": "5kg", "spec_zh": "5kg 袋装", "price_fen": 5990, "stock": 150},
+            {"sku": "10kg", "spec_zh": "10kg 袋装", "price_fen": 10990, "stock": 60},
+        ],
+        "gi": _sample_gi(
+            "agricultural", "海丰油占米", "AGI90002", "广东省汕尾市海丰县现辖行政区域", None
+        ),
+    },
 ]
 
 
@@ -79,25 +144,27 @@ class Scene:
 async def prepare(api: Driver) -> Scene:
     """What a merchant and a base manager do before a session: listings, a host, a plan."""
     base = "/api/v1/bases/haifeng"
-    merchant = await api("POST", f"{base}/merchants", {"name": f"海丰农特产合作社 {SAMPLE}"})
+    merchant = await api(
+        "POST",
+        f"{base}/merchants",
+        {"name": f"海丰农特产合作社 {SAMPLE}", "credit_code": SAMPLE_CREDIT_CODE},
+    )
     rooms = await api("GET", f"{base}/rooms")
     room = rooms["items"][0]
     host = await api(
         "POST", f"{base}/hosts", {"display_name": "小梅 (示例主播)", "room_id": room["id"]}
     )
     products = []
-    for title_zh, title_en, price, stock in PRODUCTS:
+    for listing in PRODUCTS:
         products.append(
             await api(
                 "POST",
                 f"{base}/products",
                 {
+                    **listing,
                     "merchant_id": merchant["id"],
-                    "title_zh": title_zh,
-                    "title_en": title_en,
                     "description_zh": SAMPLE,
-                    "price_fen": price,
-                    "stock": stock,
+                    "themes": ["gi-produce"],
                     "status": "active",
                 },
             )

@@ -83,7 +83,7 @@ async def env(world: World) -> Env:
     m = t["haifeng.manager"]
     e = Env(world, {"M": ids["haifeng.merchant"], "R": ids["haifeng.room"], "manager": m})
     product = await ok(api, "POST", PRODUCTS, m, {"merchant_id": e.ids["M"], "title_zh": "茶",
-                                                  "price_fen": 100})  # fmt: skip
+                                                  "price_fen": 100, "stock": 10})  # fmt: skip
     session = await ok(api, "POST", HF + "/sessions", m, {"room_id": e.ids["R"], "title": "t"})
     sp = f"{HF}/sessions/{session['id']}"
     await ok(api, "PUT", sp + "/lineup", m, {"product_ids": [product["id"]]})

@@ -11,6 +11,7 @@ merchant's listings and orders, a host's sessions and room, a manager's non-mana
 
 from __future__ import annotations
 
+import io
 import itertools
 import logging
 import re
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import PIL.Image
 import pytest
 from api_support import Api, World
 from sqlalchemy import select
@@ -61,6 +63,12 @@ ACCESS: dict[str, tuple[str, str, str]] = {
     **_crud("hosts", read=HOST_OWN, create=MANAGERS, write=MANAGERS),
     **_crud("merchants", read=(BASE, OWN, NONE), create=MANAGERS, write=MANAGERS),
     **_crud("products", read=(BASE, OWN, BASE), create=(BASE, OWN, NONE), write=(BASE, OWN, NONE)),
+    "GET /bases/{base}/products/export": (BASE, OWN, BASE),
+    "POST /bases/{base}/products/import": (BASE, OWN, NONE),
+    "GET /bases/{base}/products/{key}/skus": (BASE, OWN, BASE),
+    "PUT /bases/{base}/products/{key}/skus": (BASE, OWN, NONE),
+    "PATCH /bases/{base}/products/{key}/skus": (BASE, OWN, NONE),
+    "POST /bases/{base}/products/{key}/images": (BASE, OWN, NONE),
     **_crud("sessions", read=HOST_OWN, create=HOST_OWN, write=HOST_OWN),
     **_crud("destinations", read=HOST_OWN, create=MANAGERS, write=MANAGERS),
     **_crud("orders", read=(BASE, OWN, NONE), create=MANAGERS, write=MANAGERS),
@@ -119,7 +127,7 @@ CRUD_BODIES: dict[str, tuple[Body, Body]] = {  # (create, update) per collection
               lambda s, b, o: {"handle": "renamed"}),
     "merchants": (lambda s, b, o: {"name": f"商家 {s.n()}"}, lambda s, b, o: {"name": "renamed"}),
     "products": (lambda s, b, o: {"merchant_id": s.row(b, "merchants", o).id,
-                                  "title_zh": "新品", "price_fen": 990},
+                                  "title_zh": "新品", "price_fen": 990, "stock": 5},
                  lambda s, b, o: {"stock": 42}),
     "sessions": (lambda s, b, o: {"room_id": s.row(b, "rooms", o).id,
                                   "host_id": s.row(b, "hosts", o).id, "title": "新场次"},
@@ -146,6 +154,31 @@ BODIES: dict[str, Body] = {
     f"POST {SESSION}/pins": lambda s, b, o: {"product_id": s.row(b, "products", o).id},
     **{f"POST /bases/{{base}}/{c}": create for c, (create, _) in CRUD_BODIES.items()},
     **{f"PATCH /bases/{{base}}/{c}/{{key}}": update for c, (_, update) in CRUD_BODIES.items()},
+    "PUT /bases/{base}/products/{key}/skus":
+        lambda s, b, o: {"skus": [{"sku": "default", "price_fen": 990, "stock": 5}]},
+    "PATCH /bases/{base}/products/{key}/skus": lambda s, b, o: {"sku": "default", "stock": 3},
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class File:
+    """A file sent as the raw body, for the endpoints that take one instead of JSON."""
+
+    content_type: str
+    data: bytes
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    PIL.Image.new("RGB", (4, 3), (0, 128, 0)).save(out, "PNG")
+    return out.getvalue()
+
+
+FILES: dict[str, Callable[[Scene, str, str], File]] = {
+    "POST /bases/{base}/products/import": lambda s, b, o: File("text/csv", (
+        "product,merchant_id,title_zh,sku,price_fen,stock\r\n"
+        f"new-{s.n()},{s.row(b, 'merchants', o).id},导入的新品,default,990,5\r\n").encode()),
+    "POST /bases/{base}/products/{key}/images": lambda s, b, o: File("image/png", _png()),
 }  # fmt: skip
 
 
@@ -231,11 +264,17 @@ def request_for(scene: Scene, ep_id: str, actor: Actor, t: Target) -> tuple[str,
         if "{" + name + "}" in ep.path:
             values[name] = scene.row(b, coll, t.owner).key
     body = BODIES[ep_id](scene, b, t.owner) if ep.body else None
+    if ep_id in FILES:
+        body = FILES[ep_id](scene, b, t.owner)
     return ep.path.format(**values), body
 
 
 async def call(api: Api, method: str, path: str, token: str | None, body: Any = None):
-    status, payload = await api.call(method, path, token, body)
+    if isinstance(body, File):
+        headers = {"Content-Type": body.content_type}
+        status, payload = await api.call(method, path, token, data=body.data, headers=headers)
+    else:
+        status, payload = await api.call(method, path, token, body)
     assert status != 500, (method, path, payload)
     if status >= 400:
         err = payload["error"]
@@ -355,6 +394,7 @@ def test_role_table_covers_every_endpoint() -> None:
         allowed = {Role.ADMIN} | {r for r in SCOPED_ROLES if access_of(ep_id, r) != NONE}
         assert allowed == set(ep.roles), ep_id
         assert (ep.body is not None) == (ep_id in BODIES), ep_id
+        assert ep.body is None or ep_id not in FILES, ep_id
         assert params(ep_id) <= {"base", "key", "pin", "token_id", "theme"}, ep_id
         cases = [(a, t, expected(ep_id, a, t)) for a in ACTORS for t in targets(ep_id, a)]
         assert any(s < 400 for _, _, s in cases), f"{ep_id}: no positive control"

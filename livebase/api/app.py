@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from livebase import __version__
-from livebase.api import catalog, counters, events, hls, live, tokens
+from livebase.api import catalog, counters, events, hls, live, products, tokens
 from livebase.api.analytics_ctx import analytics_ctx
 from livebase.api.middleware import Metrics, error_middleware
 from livebase.api.openapi import build as build_openapi
@@ -92,4 +92,5 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
     for ep in endpoints:
         app.router.add_route(ep.method, ep.path, wrap(ep))
     hls.add_routes(app)
+    products.add_routes(app)
     return app

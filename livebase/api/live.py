@@ -21,6 +21,7 @@ from livebase.db.models import (
     utcnow,
 )
 from livebase.errors import Conflict, FieldError, NotFound, ValidationFailed
+from livebase.listings import store
 
 MANAGERS = frozenset({Role.ADMIN, Role.BASE_MANAGER})
 LIVE_CREW = frozenset({Role.ADMIN, Role.BASE_MANAGER, Role.HOST})
@@ -119,6 +120,7 @@ async def create_pin(ctx: Context) -> s.PinOut:
             "the product is not in this session's lineup",
             fields=[FieldError("product_id", "not in the lineup")],
         )
+    await _check_pinnable(ctx, body.product_id)
     now = utcnow()
     # One product is pinned at a time: pinning another ends the current pin.
     current = await ctx.db.scalars(
@@ -147,6 +149,26 @@ async def create_pin(ctx: Context) -> s.PinOut:
         )
     )
     return s.PinOut.model_validate(pin)
+
+
+async def _check_pinnable(ctx: Context, product_id: int) -> None:
+    """Viewers buy what is pinned: it must be in stock and any GI claim must hold up."""
+    product = await ctx.db.get(Product, product_id)
+    if product is None:  # the lineup refers to it, so only a concurrent delete gets here
+        raise NotFound(f"no product {product_id}")
+    if product.stock == 0:
+        raise Conflict(
+            f"product {product_id} is out of stock (every SKU has 0 left); restock it first",
+            code="out_of_stock",
+        )
+    missing = store.gi_problems(store.claim_of(product))
+    if missing:
+        raise ValidationFailed(
+            f"product {product_id} claims a geographical indication that is incomplete; "
+            "complete the claim before pinning it",
+            fields=missing,
+            code="gi_incomplete",
+        )
 
 
 async def unpin(ctx: Context) -> s.PinOut:

@@ -9,6 +9,9 @@
 | sessions     | all   | own base     | —                | own sessions (in own room)    |
 | destinations | all   | own base     | —                | read own sessions' and room's |
 | orders       | all   | own base     | read own orders  | —                             |
+
+A product's SKUs and image uploads, and imports, follow the products' write rules; exports
+follow the read rules (``livebase.api.products``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy import ColumnElement, ScalarSelect, or_, select
 
 from livebase.api import schemas as s
 from livebase.api.crud import CrudSpec, Scope
+from livebase.api.products import ProductSpec, product_out
 from livebase.api.routing import Context
 from livebase.auth import Principal
 from livebase.bus import Event
@@ -105,16 +109,7 @@ MERCHANTS = CrudSpec(
 )
 
 
-async def _product_needs_merchant(
-    ctx: Context, base: Base, row: Any, values: dict[str, Any]
-) -> None:
-    if values.get("merchant_id") is None:
-        raise ValidationFailed(
-            "merchant_id is required", fields=[FieldError("merchant_id", "Field required")]
-        )
-
-
-PRODUCTS = CrudSpec(
+PRODUCTS = ProductSpec(
     name="products",
     singular="product",
     model=Product,
@@ -126,7 +121,7 @@ PRODUCTS = CrudSpec(
     write={**ADMINS, Role.MERCHANT: lambda p: Product.merchant_id == p.merchant_id},
     create_as={**MANAGERS_CREATE, Role.MERCHANT: lambda p: {"merchant_id": p.merchant_id}},
     refs={"merchant_id": Merchant},
-    before_create=_product_needs_merchant,
+    serialize=product_out,
 )
 
 TRANSITIONS = {

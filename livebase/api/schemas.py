@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -25,21 +25,30 @@ from livebase.db.models import (
     Role,
     SessionStatus,
 )
-from livebase.settings import SLUG_RE
+from livebase.gi import GiSystem
+from livebase.listings.models import (
+    Count,
+    CreditCode,
+    Currency,
+    Fen,
+    GiClaimIn,
+    ImageUrl,
+    ListingFields,
+    LongText,
+    Name,
+    SkuCode,
+    SkuCreate,
+    SkuIn,
+    Slug,
+    Text200,
+)
 
 # Request bodies are JSON: numbers must be numbers (``true`` is not 1), and times must say
 # their time zone. Query parameters arrive as text, so their ids (``QueryId``) are parsed.
-Slug = Annotated[str, StringConstraints(pattern=SLUG_RE)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+# The listing types (Slug, Name, Fen …) are defined with the listings, which share them.
 Name100 = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 Text100 = Annotated[str, StringConstraints(max_length=100)]
-LongText = Annotated[str, StringConstraints(max_length=20_000)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-Fen = Annotated[
-    int, StrictMode(), Field(ge=0, le=10**13, description="amount in fen (1/100 of a yuan)")
-]
-Count = Annotated[int, StrictMode(), Field(ge=0, le=10**9)]
 Id = Annotated[int, StrictMode(), Field(ge=1, le=2**31 - 1)]
 QueryId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Instant = AwareDatetime
@@ -203,16 +212,12 @@ class HostQuery(ListQuery):
 
 class MerchantCreate(Strict):
     name: Name
-    credit_code: Annotated[str, StringConstraints(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")] | None = (
-        None
-    )
+    credit_code: CreditCode = None
 
 
 class MerchantUpdate(Strict):
     name: Name | None = None
-    credit_code: Annotated[str, StringConstraints(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")] | None = (
-        None
-    )
+    credit_code: CreditCode = None
 
 
 class MerchantOut(Out):
@@ -225,27 +230,72 @@ class MerchantOut(Out):
 # --- products ---------------------------------------------------------------------------------
 
 
-class ProductCreate(Strict):
+class ProductCreate(ListingFields):
     merchant_id: Id | None = Field(default=None, description="required unless a merchant calls")
-    title_zh: Name
-    title_en: Name | None = None
-    description_zh: LongText | None = None
-    description_en: LongText | None = None
-    price_fen: Fen
-    currency: Currency = "CNY"
-    stock: Count = 0
-    status: ProductStatus = ProductStatus.DRAFT
+    price_fen: Fen = Field(
+        description="amount in fen: the price of the one default SKU, or of each listed SKU "
+        "that gives none"
+    )
+    stock: Count = Field(default=0, description="stock of the default SKU (when no skus given)")
+    skus: list[SkuCreate] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the SKUs; without them the product gets one SKU, 'default'",
+    )
 
 
 class ProductUpdate(Strict):
+    """Fields left out keep their value; lists (skus, themes, images) and gi are replaced."""
+
     title_zh: Name | None = None
     title_en: Name | None = None
     description_zh: LongText | None = None
     description_en: LongText | None = None
-    price_fen: Fen | None = None
+    price_fen: Fen | None = Field(default=None, description="only for a product with one SKU")
     currency: Currency | None = None
-    stock: Count | None = None
+    stock: Count | None = Field(default=None, description="only for a product with one SKU")
     status: ProductStatus | None = None
+    category: Slug | None = None
+    themes: list[Slug] | None = Field(default=None, max_length=20)
+    images: list[ImageUrl] | None = Field(default=None, max_length=20)
+    skus: list[SkuIn] | None = Field(default=None, min_length=1, max_length=200)
+    gi: GiClaimIn | None = Field(default=None, description="the whole claim; null removes it")
+
+
+class SkuOut(Out):
+    sku: str
+    spec_zh: str
+    spec_en: str | None
+    price_fen: int
+    stock: int
+    currency: str
+
+
+class ImageOut(Out):
+    id: int
+    url: str
+    uploaded: bool = Field(description="an uploaded file served by Livebase")
+    content_type: str | None
+    width: int | None
+    height: int | None
+
+
+class GiClaimOut(Out):
+    system: GiSystem
+    system_zh: str
+    registered_name: str | None
+    registration_number: str | None
+    holder: str | None
+    protected_area: str | None
+    standard_code: str | None
+    credit_code: str | None
+    authorisation_ref: str | None
+
+
+class FieldErrorOut(BaseModel):
+    field: str
+    message: str
 
 
 class ProductOut(Out):
@@ -256,15 +306,79 @@ class ProductOut(Out):
     title_en: str | None
     description_zh: str | None
     description_en: str | None
-    price_fen: int
+    price_fen: int = Field(description="the lowest SKU price")
     currency: str
-    stock: int
+    stock: int = Field(description="the stock of all SKUs together")
     status: ProductStatus
+    category: str | None
+    themes: list[str]
+    skus: list[SkuOut]
+    images: list[ImageOut]
+    gi: GiClaimOut | None
+    gi_complete: bool | None = Field(
+        description="whether the GI claim has everything to go live; null without a claim"
+    )
+    gi_missing: list[FieldErrorOut] = Field(description="what the GI claim still lacks")
 
 
 class ProductQuery(ListQuery):
     merchant_id: QueryId | None = None
     status: ProductStatus | None = None
+    category: Slug | None = None
+
+
+class SkusIn(Strict):
+    skus: list[SkuIn] = Field(min_length=1, max_length=200)
+
+
+class SkuPatch(Strict):
+    """Change one SKU, named by its code."""
+
+    sku: SkuCode
+    spec_zh: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] | None = None
+    spec_en: Text200 = None
+    price_fen: Fen | None = None
+    stock: Count | None = None
+
+
+class SkuList(BaseModel):
+    product_id: int
+    skus: list[SkuOut]
+
+
+class ExportQuery(Strict):
+    format: Literal["csv", "xlsx"] = "csv"
+    merchant_id: QueryId | None = None
+    status: ProductStatus | None = None
+    category: Slug | None = None
+
+
+class ImportQuery(Strict):
+    format: Literal["csv", "xlsx"] | None = Field(
+        default=None, description="csv or xlsx; detected from the file when left out"
+    )
+    mode: Literal["all_or_nothing", "good_rows"] = Field(
+        default="all_or_nothing",
+        description="all_or_nothing: any bad row stores nothing (422); good_rows: store the "
+        "products whose rows are all good and report the others",
+    )
+
+
+class ImportProblem(BaseModel):
+    line: int
+    column: str
+    message: str
+
+
+class ImportReport(BaseModel):
+    format: str
+    encoding: str = Field(description="utf-8, utf-8-sig (with BOM), gbk or xlsx")
+    mode: str
+    rows: int
+    created: list[int]
+    updated: list[int]
+    skipped_lines: list[int]
+    problems: list[ImportProblem]
 
 
 # --- sessions, lineup, destinations, pins -----------------------------------------------------

@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from livebase.gi import GiSystem
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -89,9 +91,13 @@ class OrderStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
+def _enum(cls: type[enum.StrEnum], name: str, length: int = 16) -> Enum:
     return Enum(
-        cls, name=name, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+        cls,
+        name=name,
+        native_enum=False,
+        length=length,
+        values_callable=lambda e: [m.value for m in e],
     )
 
 
@@ -159,7 +165,12 @@ class Merchant(Timestamps, Model):
 
 
 class Product(Timestamps, Model):
-    """A product listing of a merchant."""
+    """A product listing of a merchant.
+
+    ``price_fen`` and ``stock`` are derived from the SKUs (the lowest price and the total stock)
+    and kept in step by ``livebase.listings.store``, so that filters, orders and reports can read
+    them without loading the SKUs. Every product has at least one SKU.
+    """
 
     __tablename__ = "products"
     __table_args__ = (
@@ -181,6 +192,96 @@ class Product(Timestamps, Model):
     status: Mapped[ProductStatus] = mapped_column(
         _enum(ProductStatus, "product_status"), default=ProductStatus.DRAFT
     )
+    category: Mapped[str | None] = mapped_column(String(63))
+    # Loaded with the product (selectin), so a product serialises without further queries.
+    skus: Mapped[list[ProductSku]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="ProductSku.position"
+    )
+    images: Mapped[list[ProductImage]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="ProductImage.position"
+    )
+    themes: Mapped[list[Theme]] = relationship(
+        secondary="product_themes", lazy="selectin", order_by="Theme.slug"
+    )
+    gi: Mapped[GiClaimRecord | None] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", uselist=False
+    )
+
+
+class ProductSku(Timestamps, Model):
+    """A stock-keeping unit of a product: one spec (size, grade, pack) with its price and stock."""
+
+    __tablename__ = "product_skus"
+    __table_args__ = (
+        UniqueConstraint("product_id", "sku", name="uq_product_skus_product_sku"),
+        CheckConstraint("price_fen >= 0", name="price_nonnegative"),
+        CheckConstraint("stock >= 0", name="stock_nonnegative"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    sku: Mapped[str] = mapped_column(String(64))
+    spec_zh: Mapped[str] = mapped_column(String(200), default="")
+    spec_en: Mapped[str | None] = mapped_column(String(200))
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    stock: Mapped[int] = mapped_column(Integer, default=0)
+    # Always the product's currency: a product is priced in one currency.
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ProductImage(Model):
+    """An image of a product, in display order: an external URL or an uploaded file.
+
+    Uploaded files are stored once under ``<data_dir>/images/`` by content hash; ``sha256`` is
+    set for them and ``url`` is where the API serves them.
+    """
+
+    __tablename__ = "product_images"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    url: Mapped[str] = mapped_column(String(1000))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    content_type: Mapped[str | None] = mapped_column(String(32))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ProductTheme(Model):
+    """The themes (直播+文旅康养, 地理标志农产品 …) a product suits."""
+
+    __tablename__ = "product_themes"
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    theme_id: Mapped[int] = mapped_column(
+        ForeignKey("themes.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class GiClaimRecord(Timestamps, Model):
+    """A product's geographical-indication claim (see ``livebase.gi``); one per product.
+
+    Fields may be empty while the listing is a draft; the claim must be complete before the
+    product goes active or is pinned.
+    """
+
+    __tablename__ = "product_gi_claims"
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    system: Mapped[GiSystem] = mapped_column(_enum(GiSystem, "gi_system", length=24))
+    registered_name: Mapped[str | None] = mapped_column(String(100))
+    registration_number: Mapped[str | None] = mapped_column(String(100))
+    holder: Mapped[str | None] = mapped_column(String(200))
+    protected_area: Mapped[str | None] = mapped_column(Text)
+    standard_code: Mapped[str | None] = mapped_column(String(64))
+    credit_code: Mapped[str | None] = mapped_column(String(18))
+    authorisation_ref: Mapped[str | None] = mapped_column(String(500))
 
 
 class LiveSession(Timestamps, Model):
