@@ -20,6 +20,7 @@ from ingest.pipeline import PipelineConfig
 from ingest.process import kill_all
 from ingest.registry import LiveRegistry
 from ingest.rtmp import RtmpServer, RtmpServerConfig
+from ingest.whip import WHIP, add_whip_routes
 from livebase.api.analytics_ctx import COUNTERS
 from livebase.api.app import create_app
 from livebase.api.state import BUS, DB_SESSIONS
@@ -55,6 +56,10 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
     """Run the API (migrated and seeded) and the ingest for the duration of the block."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
+    # WHIP is served by the API's HTTP server; the registry it needs exists only once the app
+    # has started (it uses the app's database and bus), hence the late binding.
+    live: list[LiveRegistry] = []
+    add_whip_routes(app, lambda: live[0], ice_servers=settings.whip_ice_servers)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     registry: LiveRegistry | None = None
@@ -79,6 +84,7 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
             retention_days=settings.recording_retention_days,
         )
         await registry.start()
+        live.append(registry)
         # Analytics consumers: live counters, rollups and the Parquet archive.
         analytics = AnalyticsPipeline(
             app[BUS],
@@ -104,6 +110,8 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
             await rtmp.stop()
         if analytics is not None:
             await analytics.stop()
+        # WHIP publishes end before the pipelines they feed.
+        await app[WHIP].close_all()
         if registry is not None:
             await registry.close()
         await kill_all()

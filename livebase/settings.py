@@ -129,6 +129,8 @@ class Settings(_Strict):
     listen_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
     rtmp_port: int = Field(default=1935, ge=1, le=65535)
+    srt_port: int = Field(default=9000, ge=1, le=65535)
+    whip_ice_servers: tuple[str, ...] = ()
     public_host: str = "127.0.0.1"
     ffmpeg: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -197,7 +199,9 @@ class Settings(_Strict):
 
 
 SCALAR_KEYS: tuple[str, ...] = tuple(
-    name for name in Settings.model_fields if name not in ("themes", "bases", "hls_ladder")
+    name
+    for name in Settings.model_fields
+    if name not in ("themes", "bases", "hls_ladder", "whip_ice_servers")
 )
 
 

@@ -90,6 +90,18 @@ def publish(url: str, flv: Path, *, realtime: bool = True) -> subprocess.Popen[b
     )
 
 
+def whip_publish(url: str, token: str) -> subprocess.Popen[bytes]:
+    """FFmpeg's WHIP muxer: H.264 baseline without B-frames and Opus, as OBS sends them."""
+    return subprocess.Popen(
+        [FFMPEG, "-hide_banner", "-loglevel", "error", "-re",
+         "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30", "-f", "lavfi", "-i", "sine",
+         "-t", "6", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-profile:v", "baseline",
+         "-bf", "0", "-g", "30", "-c:a", "libopus", "-ar", "48000", "-ac", "2",
+         "-f", "whip", "-authorization", token, url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
 def platform_listener(port: int, out: Path) -> subprocess.Popen[bytes]:
     """A stand-in platform: an RTMP server that records what it is sent."""
     return subprocess.Popen(
@@ -302,3 +314,33 @@ async def test_a_crashed_hls_ffmpeg_is_restarted(live: Live, tmp_path: Path) -> 
     finally:
         encoder.kill()
         await asyncio.to_thread(encoder.wait, 10)
+
+
+async def test_whip_publish_on_the_service_port(live: Live, tmp_path: Path) -> None:
+    """FFmpeg's WHIP muxer, as OBS 30 publishes over WebRTC, to the URL of the go-live kit."""
+    kit = await live.api("POST", "/api/v1/bases/haifeng/rooms/studio-1/stream-key")
+    whip_url = kit["whip"]["url"].replace(
+        f"{live.settings.public_host}:{live.settings.http_port}", live.svc.http_url[7:]
+    )
+    encoder = whip_publish(whip_url, kit["whip"]["bearer_token"])
+    try:
+        page = await wait_until(
+            lambda: live.api("GET", "/api/v1/bases/haifeng/sessions?status=live"),
+            lambda p: p["items"],
+            within=20,
+        )
+        index = (
+            f"{live.svc.http_url}/hls/haifeng/studio-1/{page['items'][0]['id']}/source/index.m3u8"
+        )
+
+        async def playlist() -> str:
+            async with live.http.get(index) as resp:
+                return await resp.text() if resp.status == 200 else ""
+
+        await wait_until(playlist, lambda text: "#EXTINF" in text, within=20)
+        probed = await asyncio.to_thread(ffprobe, index)
+        assert {s["codec_name"] for s in probed["streams"]} == {"h264", "aac"}
+    finally:
+        await asyncio.to_thread(encoder.wait, 30)
+        if encoder.poll() is None:
+            encoder.kill()
