@@ -28,6 +28,7 @@ from livebase.db.models import Role
 from livebase.service import Running, running_service, wait_for_stop_signal
 from livebase.settings import Settings
 
+VIEWERS = 5  # simulated players watching the base's own HLS stream
 SAMPLE = "【示例数据 sample】"
 
 
@@ -265,6 +266,25 @@ async def sell(api: Driver, scene: Scene, console: Console, rng: random.Random) 
     return orders
 
 
+async def watch(url: str, viewer: int, stop: asyncio.Event) -> None:
+    """One viewer's player on a device of its own: reloads the live playlist every couple of
+    seconds, as hls.js or Safari do, keeping the server's viewer cookie."""
+    async with aiohttp.ClientSession(
+        cookie_jar=aiohttp.CookieJar(unsafe=True),
+        headers={"User-Agent": f"LivebaseDemoPlayer/1.0 (device {viewer})"},
+    ) as player:
+        while not stop.is_set():
+            async with player.get(url) as master:
+                text = await master.text()
+                variant = next((ln for ln in text.splitlines() if ln.endswith(".m3u8")), "")
+                base_url = str(master.url).rsplit("/", 1)[0]
+            if variant:
+                async with player.get(f"{base_url}/{variant}") as media:
+                    await media.read()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 2)
+
+
 async def _wait_live(api: Driver, svc: Running, scene: Scene, within: float = 30) -> str:
     """Wait until the session is live and its first HLS segment is out; returns the URL."""
     deadline = asyncio.get_running_loop().time() + within
@@ -288,11 +308,14 @@ async def run_demo(settings: Settings, *, duration: float, console: Console) -> 
         source = encoder(settings, svc.rtmp_url, scene.stream_key)
         await source.start()
         selling: asyncio.Task[int] | None = None
+        stop_viewers = asyncio.Event()
+        viewers: list[asyncio.Task[None]] = []
         try:
             with console.status("the host goes live (ffmpeg test source over RTMP)…"):
                 hls = await _wait_live(api, svc, scene)
             console.print(f"[green]●[/] session {scene.session_id} is live in {scene.room}")
             selling = asyncio.create_task(sell(api, scene, console, rng))
+            viewers = [asyncio.create_task(watch(hls, i, stop_viewers)) for i in range(VIEWERS)]
             table = Table(title="Livebase demo", show_header=False)
             table.add_row("API", f"{svc.http_url}/api/v1/bases")
             table.add_row("OpenAPI", f"{svc.http_url}/openapi.json")
@@ -314,7 +337,15 @@ async def run_demo(settings: Settings, *, duration: float, console: Console) -> 
                 waiter.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await waiter
+            live = await api("GET", "/api/v1/bases/haifeng/analytics/live")
+            console.print(
+                f"live counters: {live['concurrent_viewers']} watching now, "
+                f"peak {live['peak_concurrent_viewers']}, {live['orders']} orders, "
+                f"GMV ¥{live['gmv_fen'] / 100:.2f}"
+            )
         finally:
+            stop_viewers.set()
+            await asyncio.gather(*viewers, return_exceptions=True)
             if selling is not None:
                 selling.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
