@@ -25,7 +25,7 @@ from livebase import gi
 from livebase.api.state import DB_SESSIONS
 from livebase.auth import issue_token
 from livebase.db.models import Role
-from livebase.service import Running, running_service, wait_for_stop_signal
+from livebase.service import Running, running_service, stop_signals
 from livebase.settings import Settings
 
 VIEWERS = 5  # simulated players watching the base's own HLS stream
@@ -300,6 +300,11 @@ async def _wait_live(api: Driver, svc: Running, scene: Scene, within: float = 30
 
 
 async def run_demo(settings: Settings, *, duration: float, console: Console) -> int:
+    with stop_signals() as stop:
+        return await _run(settings, duration, console, stop)
+
+
+async def _run(settings: Settings, duration: float, console: Console, stop: asyncio.Event) -> int:
     rng = random.Random(7)  # noqa: S311 (simulated shoppers, not security)
     async with running_service(settings) as svc, aiohttp.ClientSession() as http:
         api = Driver(http, svc.http_url, await _admin_token(svc.app))
@@ -328,15 +333,8 @@ async def run_demo(settings: Settings, *, duration: float, console: Console) -> 
                 "Play the HLS URL in VLC or ffplay. "
                 + ("Press Ctrl-C to stop." if not duration else f"Stopping in {duration:g} s.")
             )
-            waiter = asyncio.ensure_future(wait_for_stop_signal())
-            try:
-                await asyncio.wait_for(asyncio.shield(waiter), timeout=duration or None)
-            except TimeoutError:
-                pass
-            finally:
-                waiter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await waiter
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=duration or None)
             live = await api("GET", "/api/v1/bases/haifeng/analytics/live")
             console.print(
                 f"live counters: {live['concurrent_viewers']} watching now, "

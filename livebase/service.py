@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -118,20 +118,23 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
         await runner.cleanup()
 
 
-async def wait_for_stop_signal() -> None:
-    """Return on SIGINT or SIGTERM (Ctrl-C), so the caller can shut down in order."""
+@contextlib.contextmanager
+def stop_signals() -> Iterator[asyncio.Event]:
+    """An event set by SIGINT or SIGTERM (Ctrl-C) while the block runs, so the caller can
+    shut down in order instead of being interrupted wherever it is."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        yield stop
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 
 
 async def serve(settings: Settings) -> None:
-    async with running_service(settings):
-        await wait_for_stop_signal()
-        log.info("stopping")
+    with stop_signals() as stop:
+        async with running_service(settings):
+            await stop.wait()
+            log.info("stopping")
