@@ -7,6 +7,7 @@ from collections.abc import Callable
 from ingest.fanout import Feed, Tag
 from ingest.outputs.base import Output, PermanentOutputError, StateListener
 from ingest.outputs.rtmp_push import RtmpPushOutput
+from ingest.outputs.srt_push import SrtPushOutput
 from ingest.pipeline import DestinationSpec
 
 __all__ = ["destination_output"]
@@ -38,6 +39,13 @@ def destination_output(
                 name, feed, spec.url, spec.stream_key, on_state, init_tags=init_tags
             )
         except ValueError as exc:  # the message is masked by the output's URL parser
+            return UnsupportedOutput(name, feed, str(exc), on_state)
+    if spec.protocol == "srt":
+        try:
+            return SrtPushOutput(
+                name, feed, spec.url, spec.stream_key, on_state, init_tags=init_tags
+            )
+        except ValueError as exc:  # the SRT URL parser never quotes a secret
             return UnsupportedOutput(name, feed, str(exc), on_state)
     return UnsupportedOutput(
         name, feed, f"relaying over {spec.protocol} is not available on this node", on_state

@@ -2,8 +2,9 @@
 # Set up the development environment: a virtualenv in .venv with Livebase installed in
 # editable mode together with its test extras.  Safe to run any number of times: when
 # pyproject.toml has not changed since the last successful install, nothing is reinstalled.
+# Run as root, it also installs libsrt (Debian's libsrt1.5-gnutls) for SRT ingest and push.
 #
-#   scripts/setup.sh           set up what the demo needs
+#   scripts/setup.sh           set up what the demo and the service need
 #   scripts/setup.sh --test    also make sure ffprobe is available (the test suite needs it)
 #
 # Environment: PYTHON=/path/to/python3.x picks the interpreter used to create .venv
@@ -24,7 +25,7 @@ for arg in "$@"; do
   case "$arg" in
     --test) want_test=1 ;;
     -h | --help)
-      sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -182,7 +183,24 @@ else
   step "Python packages installed ($((SECONDS - start)) s)"
 fi
 
-# 3. ffprobe for the test suite (the demo only uses the ffmpeg bundled by imageio-ffmpeg).
+# 3. libsrt, which the service loads for SRT ingest and SRT push (ingest/srt/libsrt.py).
+srt_loads() {
+  (cd "$ROOT" && "$VENV_PY" -c 'from ingest.srt.libsrt import libsrt; libsrt()') >/dev/null 2>&1
+}
+if srt_loads; then
+  step "libsrt found"
+elif is_root && command -v apt-get >/dev/null 2>&1; then
+  step "libsrt missing; installing Debian's libsrt1.5-gnutls"
+  apt_install libsrt1.5-gnutls || apt_install libsrt1.5-openssl ||
+    die "could not install libsrt1.5-gnutls (needed for SRT ingest and SRT push)"
+  srt_loads || die "libsrt still cannot be loaded after installing it"
+else
+  warn "libsrt is not installed and this is not root, so it cannot be installed here.
+         SRT ingest and SRT push will not start. Install it with:
+           sudo apt-get install libsrt1.5-gnutls     (or: libsrt1.5-openssl)"
+fi
+
+# 4. ffprobe for the test suite (the demo only uses the ffmpeg bundled by imageio-ffmpeg).
 if [ "$want_test" -eq 1 ]; then
   if command -v ffprobe >/dev/null 2>&1; then
     step "ffprobe found: $(command -v ffprobe)"
