@@ -32,6 +32,8 @@ def destination_output(
     feed: Feed,
     on_state: StateListener,
     init_tags: Callable[[], list[Tag]],
+    *,
+    ffmpeg: str = "",
 ) -> Output:
     if spec.protocol in ("rtmp", "rtmps"):
         try:
@@ -43,7 +45,13 @@ def destination_output(
     if spec.protocol == "srt":
         try:
             return SrtPushOutput(
-                name, feed, spec.url, spec.stream_key, on_state, init_tags=init_tags
+                name,
+                feed,
+                spec.url,
+                spec.stream_key,
+                on_state,
+                init_tags=init_tags,
+                ffmpeg_bin=ffmpeg,
             )
         except ValueError as exc:  # the SRT URL parser never quotes a secret
             return UnsupportedOutput(name, feed, str(exc), on_state)

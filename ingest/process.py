@@ -13,24 +13,16 @@ import contextlib
 import ctypes
 import logging
 import os
-import re
 import signal
 from collections.abc import Callable, Sequence
 
-__all__ = ["ChildProcess", "kill_all", "live_children", "mask_secrets"]
+from livebase.credentials import mask_secrets
+
+__all__ = ["ChildProcess", "kill_all", "live_children"]
 
 log = logging.getLogger("livebase.ingest.process")
 _PR_SET_PDEATHSIG = 1
 _children: set[ChildProcess] = set()
-
-# Anything that looks like a key in a URL path or query is shown by its last 4 characters.
-_SECRET_QUERY = re.compile(r"((?:passphrase|streamid|key|token|sign)=)([^&\s\"']+)", re.I)
-_SECRET_PATH = re.compile(r"((?:rtmps?|srt)://[^/\s]+/[^\s\"'?]*/)([^/\s\"'?]{8,})")
-
-
-def mask_secrets(text: str) -> str:
-    text = _SECRET_QUERY.sub(lambda m: m.group(1) + "…" + m.group(2)[-4:], text)
-    return _SECRET_PATH.sub(lambda m: m.group(1) + "…" + m.group(2)[-4:], text)
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 
 TOKEN_PREFIX = "lbt_"  # noqa: S105 (a public marker, not a secret)
@@ -33,3 +34,15 @@ def mask(secret: str, keep: int = 4) -> str:
         return "…"
     head = secret[: secret.index("_") + 1] if "_" in secret[:8] else ""
     return f"{head}…{secret[-keep:]}"
+
+
+# Anything that looks like a key in a URL's query or in the last segment of its path is shown
+# by its last 4 characters.
+_SECRET_QUERY = re.compile(r"((?:passphrase|streamid|key|token|sign)=)([^&\s\"']+)", re.I)
+_SECRET_PATH = re.compile(r"((?:rtmps?|srt)://[^/\s]+/[^\s\"'?]*/)([^/\s\"'?]{8,})")
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` (a URL, a log line, an ffmpeg message) with stream keys and passphrases masked."""
+    text = _SECRET_QUERY.sub(lambda m: m.group(1) + "…" + m.group(2)[-4:], text)
+    return _SECRET_PATH.sub(lambda m: m.group(1) + "…" + m.group(2)[-4:], text)

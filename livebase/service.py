@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,7 @@ from ingest.pipeline import PipelineConfig
 from ingest.process import kill_all
 from ingest.registry import LiveRegistry
 from ingest.rtmp import RtmpServer, RtmpServerConfig
+from ingest.srt import SrtServer
 from ingest.whip import WHIP, add_whip_routes
 from livebase.api.analytics_ctx import COUNTERS
 from livebase.api.app import create_app
@@ -65,6 +67,7 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
     registry: LiveRegistry | None = None
     analytics: AnalyticsPipeline | None = None
     rtmp: RtmpServer | None = None
+    srt: SrtServer | None = None
     try:
         async with app[DB_SESSIONS]() as db, db.begin():
             report = await seed_catalogue(db, settings)
@@ -79,7 +82,7 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
             app[DB_SESSIONS],
             app[BUS],
             pipeline_config(settings),
-            destination_output,
+            functools.partial(destination_output, ffmpeg=settings.ffmpeg_path()),
             grace_seconds=settings.reconnect_grace_seconds,
             retention_days=settings.recording_retention_days,
         )
@@ -98,16 +101,23 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
             registry, RtmpServerConfig(host=settings.listen_host, port=settings.rtmp_port)
         )
         await rtmp.start()
+        srt = SrtServer(
+            registry, settings.srt_port, host=settings.listen_host, ffmpeg=settings.ffmpeg_path()
+        )
+        await srt.start()
         site = web.TCPSite(runner, settings.listen_host, settings.http_port)
         await site.start()
         http_url = f"http://{settings.listen_host}:{settings.http_port}"
         rtmp_url = f"rtmp://{settings.listen_host}:{rtmp.port}/live"
         log.info("HTTP API listening on %s (OpenAPI at %s/openapi.json)", http_url, http_url)
         log.info("RTMP ingest listening on %s", rtmp_url)
+        log.info("SRT ingest listening on srt://%s:%s", settings.listen_host, srt.port)
         yield Running(app=app, http_url=http_url, rtmp_url=rtmp_url, registry=registry)
     finally:
         if rtmp is not None:
             await rtmp.stop()
+        if srt is not None:
+            await srt.stop()
         if analytics is not None:
             await analytics.stop()
         # WHIP publishes end before the pipelines they feed.

@@ -224,3 +224,20 @@ async def test_go_live_kit(world: World) -> None:
     assert status == 200 and kit["key_set"] and kit["stream_key_hint"] == "…" + key[-4:]
     assert key not in str(kit) and kit["rtmp"]["stream_key"] == "<stream key>"
     assert kit["encoder"]["keyframe_interval_s"] == 2 and kit["encoder"]["rate_control"] == "CBR"
+
+
+async def test_srt_destination_secrets_are_masked(world: World) -> None:
+    status, dest = await world.api.call(
+        "POST",
+        "/api/v1/bases/haifeng/destinations",
+        world.tokens["haifeng.manager"],
+        {
+            "room_id": world.ids["haifeng.room"],
+            "name": "视频号",
+            "platform": "channels",
+            "url": "srt://push.example.com:9000?streamid=live-secret-9876&passphrase=verysecret42",
+        },
+    )
+    assert status == 201, dest
+    assert dest["protocol"] == "srt" and "secret" not in dest["url"]
+    assert dest["url"].endswith("streamid=…9876&passphrase=…et42")

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from ingest.process import ChildProcess, kill_all, live_children, mask_secrets
+from ingest.process import ChildProcess, kill_all, live_children
+from livebase.credentials import mask_secrets
 from livebase.settings import Settings
 
 FFMPEG = Settings().ffmpeg_path()

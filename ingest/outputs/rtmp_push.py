@@ -22,12 +22,12 @@ from urllib.parse import urlsplit
 from ingest.fanout import Feed, NewSource, Tag
 from ingest.flv import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO
 from ingest.outputs.base import Output, OutputError, PermanentOutputError, StateListener
-from ingest.process import mask_secrets
 from ingest.rtmp import messages as msg
 from ingest.rtmp.amf0 import AMFError, AMFValue, encode
 from ingest.rtmp.chunk import ChunkError, ChunkReader, ChunkWriter, Message, MessageType
 from ingest.rtmp.handshake import ClientHandshake, HandshakeError
 from ingest.rtmp.messages import Command, CommandError
+from livebase.credentials import mask_secrets
 
 __all__ = ["PushTarget", "RtmpPushOutput", "parse_push_target"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
-from ingest.process import mask_secrets
+from livebase.credentials import mask_secrets
 
 __all__ = ["SrtTarget", "parse_srt_target"]
 

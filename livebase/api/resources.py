@@ -26,7 +26,7 @@ from livebase.api.products import ProductSpec, product_out
 from livebase.api.routing import Context
 from livebase.auth import Principal
 from livebase.bus import Event
-from livebase.credentials import mask
+from livebase.credentials import mask, mask_secrets
 from livebase.db.models import (
     Base,
     Destination,
@@ -201,7 +201,7 @@ def _destination_out(row: Destination) -> s.DestinationOut:
         name=row.name,
         platform=row.platform,
         protocol=row.protocol,
-        url=row.url,
+        url=mask_secrets(row.url),
         stream_key_hint=mask(row.stream_key) if row.stream_key else "",
         enabled=row.enabled,
         state=row.state,
