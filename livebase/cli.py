@@ -122,6 +122,9 @@ async def _rooms(settings: Settings, args: argparse.Namespace) -> int:
                 table.add_row("OBS service", "Custom…")
                 table.add_row("RTMP server", server)
                 table.add_row("Stream key", hint)
+                table.add_row(
+                    "SRT URL", f"srt://{settings.public_host}:{settings.srt_port}?streamid={hint}"
+                )
                 table.add_row("WHIP URL", whip_url(settings, base.slug, room.slug))
                 table.add_row(
                     "Encoder",

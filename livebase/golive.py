@@ -63,6 +63,12 @@ def kit(
             "stream_key": shown,
             "url": f"{rtmp_server(settings)}/{shown}",
         },
+        "srt": {
+            "url": f"srt://{settings.public_host}:{settings.srt_port}?streamid={shown}",
+            "stream_id": shown,
+            "note": "OBS: paste the URL as Server; Larix and hardware encoders: host, port "
+            "and the stream id (also accepted: live/KEY and #!::r=live/KEY,m=publish)",
+        },
         "whip": {"url": whip, "bearer_token": shown},
         "encoder": ENCODER,
         "obs_service_json": obs_service_json(settings, shown),

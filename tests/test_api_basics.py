@@ -210,6 +210,7 @@ async def test_go_live_kit(world: World) -> None:
     assert status == 200, issued
     key = issued["stream_key"]
     assert issued["rtmp"]["stream_key"] == key and issued["whip"]["bearer_token"] == key
+    assert issued["srt"]["url"] == f"srt://127.0.0.1:9000?streamid={key}"
     assert issued["obs_service_json"] == {
         "type": "rtmp_custom",
         "settings": {

@@ -164,6 +164,12 @@ class RtmpKit(BaseModel):
     url: str
 
 
+class SrtKit(BaseModel):
+    url: str
+    stream_id: str
+    note: str
+
+
 class WhipKit(BaseModel):
     url: str
     bearer_token: str
@@ -176,6 +182,7 @@ class GoLiveKit(BaseModel):
     key_set: bool
     stream_key_hint: str | None
     rtmp: RtmpKit
+    srt: SrtKit
     whip: WhipKit
     encoder: dict[str, Any] = Field(description="recommended encoder settings")
     obs_service_json: dict[str, Any] = Field(description="an OBS profile's service.json (RTMP)")
