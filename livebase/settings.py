@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 SLUG_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -144,6 +151,8 @@ class Settings(_Strict):
     recording_retention_days: int = Field(default=30, ge=1, le=3650)
     ingest_stats_seconds: float = Field(default=5.0, ge=1.0, le=60.0)
     analytics_lateness_hours: float = Field(default=24.0, gt=0.0, le=720.0)
+    secret_key: SecretStr = SecretStr("")
+    attribution_window_minutes: float = Field(default=30.0, ge=0.0, le=1440.0)
     themes: tuple[ThemeConfig, ...] = DEFAULT_THEMES
     bases: tuple[BaseConfig, ...] = DEFAULT_BASES
 
@@ -159,6 +168,15 @@ class Settings(_Strict):
     def _redis_scheme(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        # Fernet keys are derived from it; a short passphrase would be guessable offline from
+        # any copy of the database.
+        if value.get_secret_value() and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (or empty for a generated key file)")
         return value
 
     @field_validator("hls_ladder")

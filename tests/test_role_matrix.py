@@ -15,13 +15,15 @@ import io
 import itertools
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import PIL.Image
 import pytest
+from aiohttp.test_utils import TestServer
 from api_support import Api, World
+from orders_support import FakeWooCommerce
 from sqlalchemy import select
 
 from livebase.api.app import all_endpoints
@@ -75,15 +77,33 @@ ACCESS: dict[str, tuple[str, str, str]] = {
     # Analytics: events name their base in the body (tests/test_events.py refuses other bases').
     "POST /events": MANAGERS, "GET /bases/{base}/analytics/live": MANAGERS,
     "GET /bases/{base}/rooms/{key}/live": HOST_OWN,
+    **_crud("shops", read=(BASE, OWN, NONE), create=(BASE, OWN, NONE), write=(BASE, OWN, NONE)),
+    "GET /bases/{base}/shops/{key}/listings": (BASE, OWN, NONE),
+    "PUT /bases/{base}/shops/{key}/listings": (BASE, OWN, NONE),
+    "POST /bases/{base}/shops/{key}/pull": (BASE, OWN, NONE),
 }  # fmt: skip
 PUBLIC = {"GET /themes", "GET /themes/{theme}", "GET /bases"}  # every role; nothing to refuse
 SCOPED_ROLES = (Role.BASE_MANAGER, Role.MERCHANT, Role.HOST)
 BASES = ("haifeng", "luhe")
 THEME = "animation"
-COLLS = ("rooms", "hosts", "merchants", "products", "sessions", "destinations", "orders")
+COLLS = ("rooms", "hosts", "merchants", "products", "sessions", "destinations", "orders", "shops")
 ENDPOINTS: dict[str, Endpoint] = {
     f"{ep.method} {ep.path.removeprefix('/api/v1')}": ep for ep in all_endpoints()
 }
+
+
+# Connected shops point at a local WooCommerce (tests/storefront/fake_woocommerce.py), so that a
+# pull really reaches a platform; set per test by the fixture below.
+SHOP_API: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+async def _shop_platform() -> AsyncIterator[None]:
+    server = TestServer(FakeWooCommerce().app())
+    await server.start_server()
+    SHOP_API[:] = [str(server.make_url("")).rstrip("/")]
+    yield
+    await server.close()
 
 
 @pytest.fixture(autouse=True)
@@ -141,6 +161,13 @@ CRUD_BODIES: dict[str, tuple[Body, Body]] = {  # (create, update) per collection
                                 "session_id": s.row(b, "sessions", o).id,
                                 "amount_fen": 990, "placed_at": "2025-05-01T12:00:00+08:00"},
                lambda s, b, o: {"status": "refunded"}),
+    "shops": (lambda s, b, o: {"platform": "woocommerce", "shop_ref": f"shop-{s.n()}",
+                               "api_base_url": SHOP_API[0],
+                               "merchant_id": s.row(b, "merchants", o).id,
+                               "credentials": {"key": "ck_fake_0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+                                               "secret": "cs_fake_9a8b7c6d5e4f30211203f4e5d6c7b8a9",
+                                               "webhook_secret": "wc-hook-secret"}},
+              lambda s, b, o: {"name": "renamed"}),
 }  # fmt: skip
 BODIES: dict[str, Body] = {
     "POST /bases": lambda s, b, o: {"slug": f"new-base-{s.n()}", "name_zh": "新", "name_en": "N"},
@@ -157,6 +184,8 @@ BODIES: dict[str, Body] = {
     "PUT /bases/{base}/products/{key}/skus":
         lambda s, b, o: {"skus": [{"sku": "default", "price_fen": 990, "stock": 5}]},
     "PATCH /bases/{base}/products/{key}/skus": lambda s, b, o: {"sku": "default", "stock": 3},
+    "PUT /bases/{base}/shops/{key}/listings": lambda s, b, o: {"listings": [
+        {"external_product_id": "93", "product_id": s.row(b, "products", o).id}]},
 }  # fmt: skip
 
 
@@ -329,6 +358,8 @@ async def build_scene(world: World) -> Scene:
             await create(b, "destinations", p + "/destinations", dest_body, o)
             order_body = BODIES["POST /bases/{base}/orders"](scene, b, o)
             await create(b, "orders", p + "/orders", order_body, o)
+            shop_body = BODIES["POST /bases/{base}/shops"](scene, b, o)
+            await create(b, "shops", p + "/shops", shop_body, o)
             await ok(api, "POST", f"{p}/rooms/{rows['rooms'][o].key}/stream-key", admin)
         # "own": a token the base's manager may revoke; "other": a manager's, which it may not.
         merchant_token = {"role": "merchant", "merchant_id": ids[f"{b}.merchant"], "base": b}

@@ -10,10 +10,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from livebase import __version__
-from livebase.api import catalog, counters, events, hls, live, products, tokens
+from livebase.api import catalog, counters, events, hls, live, products, shops, tokens, webhooks
 from livebase.api.analytics_ctx import analytics_ctx
 from livebase.api.middleware import Metrics, error_middleware
 from livebase.api.openapi import build as build_openapi
+from livebase.api.orders import shops_ctx
 from livebase.api.resources import SPECS
 from livebase.api.routing import Endpoint, json_response, wrap
 from livebase.api.state import BUS, DB_SESSIONS, ENGINE, SETTINGS
@@ -28,7 +29,7 @@ OPENAPI = web.AppKey("openapi", dict)
 
 def all_endpoints() -> list[Endpoint]:
     endpoints = [*catalog.ENDPOINTS, *tokens.ENDPOINTS, *live.ENDPOINTS]
-    endpoints += [*events.ENDPOINTS, *counters.ENDPOINTS]
+    endpoints += [*events.ENDPOINTS, *counters.ENDPOINTS, *shops.ENDPOINTS]
     for spec in SPECS:
         endpoints.extend(spec.endpoints())
     return endpoints
@@ -78,7 +79,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
             app[BUS] = bus
             yield
 
-    app.cleanup_ctx.extend([database, event_bus, analytics_ctx])
+    app.cleanup_ctx.extend([database, event_bus, analytics_ctx, shops_ctx])
 
     async def metrics_view(request: web.Request) -> web.Response:
         return web.Response(
@@ -93,4 +94,5 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
         app.router.add_route(ep.method, ep.path, wrap(ep))
     hls.add_routes(app)
     products.add_routes(app)
+    webhooks.add_routes(app)
     return app

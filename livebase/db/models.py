@@ -11,6 +11,7 @@ import enum
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     DateTime,
@@ -89,6 +90,15 @@ class OrderStatus(enum.StrEnum):
     PAID = "paid"
     REFUNDED = "refunded"
     CANCELLED = "cancelled"
+
+
+class StockState(enum.StrEnum):
+    """What an order did to stock: nothing yet, took it, was refused it, or gave it back."""
+
+    NONE = "none"
+    TAKEN = "taken"
+    REFUSED = "refused"
+    RETURNED = "returned"
 
 
 def _enum(cls: type[enum.StrEnum], name: str, length: int = 16) -> Enum:
@@ -394,6 +404,104 @@ class Order(Timestamps, Model):
         _enum(OrderStatus, "order_status"), default=OrderStatus.PAID
     )
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Orders from a connected shop (webhooks, pulls); None for orders entered through the API.
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shop_connections.id", ondelete="SET NULL"), index=True
+    )
+    refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    stock_state: Mapped[StockState] = mapped_column(
+        _enum(StockState, "stock_state"), default=StockState.NONE, server_default="none"
+    )
+    # How the session was found: "tracking" (lb_* parameters), "pin", or "" (not credited by
+    # the order intake: entered through the API, or no session matched).
+    credited_by: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    buyer_ref: Mapped[str | None] = mapped_column(String(128))
+
+
+class OrderLine(Model):
+    """One line of a shop order: the platform's product and SKU, and ours they map to."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("amount_fen >= 0", name="amount_nonnegative"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    sku_id: Mapped[int | None] = mapped_column(ForeignKey("product_skus.id", ondelete="SET NULL"))
+    external_product_id: Mapped[str] = mapped_column(String(128))
+    external_sku_id: Mapped[str] = mapped_column(String(128), default="")
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class ShopConnection(Timestamps, Model):
+    """A store (Shopify, WooCommerce, Douyin Shop, Youzan) connected to a base or a merchant.
+
+    The platform credentials are one Fernet token (``livebase.orders.secrets``): encrypted at
+    rest with the service's secret key, decrypted only to build an adapter.
+    """
+
+    __tablename__ = "shop_connections"
+    __table_args__ = (
+        UniqueConstraint("platform", "shop_ref", name="uq_shop_connections_platform_shop"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    base_id: Mapped[int] = mapped_column(ForeignKey("bases.id", ondelete="CASCADE"), index=True)
+    merchant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("merchants.id", ondelete="CASCADE"), index=True
+    )
+    platform: Mapped[str] = mapped_column(String(32))
+    shop_ref: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    api_base_url: Mapped[str] = mapped_column(String(500))
+    credentials_encrypted: Mapped[str] = mapped_column(Text)
+    # Which credential fields hold a value ("key,secret"), so answers can say so unencrypted.
+    credential_fields: Mapped[str] = mapped_column(String(200), default="")
+    options: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    pull_cursor: Mapped[str | None] = mapped_column(Text)
+    pulled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ShopListing(Model):
+    """Which of our products (and SKU) a platform product (and SKU) of a connected shop is.
+
+    ``external_sku_id`` is empty for a mapping of the whole product: its lines then find our SKU
+    by the SKU code, or take the product's only SKU.
+    """
+
+    __tablename__ = "shop_listings"
+    __table_args__ = (
+        UniqueConstraint(
+            "connection_id",
+            "external_product_id",
+            "external_sku_id",
+            name="uq_shop_listings_connection_external",
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("shop_connections.id", ondelete="CASCADE")
+    )
+    external_product_id: Mapped[str] = mapped_column(String(128))
+    external_sku_id: Mapped[str] = mapped_column(String(128), default="")
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    sku_id: Mapped[int | None] = mapped_column(ForeignKey("product_skus.id", ondelete="CASCADE"))
+
+
+class WebhookReceipt(Model):
+    """A webhook delivery already taken in; written in the transaction of its orders."""
+
+    __tablename__ = "webhook_receipts"
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("shop_connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    delivery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
 class ApiToken(Model):

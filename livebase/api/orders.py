@@ -1,0 +1,204 @@
+"""Shop orders in the API process: adapters for connected shops, and the intake transaction.
+
+``ingest`` is the one way orders get in (webhooks and pulls): it runs the intake in a
+transaction of its own, retried when a concurrent delivery of the same new order won the
+insert, and only after the commit tells analytics (``order.paid``, ``order.refunded`` on the
+``analytics`` stream, in the shapes of ``analytics.schemas``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from analytics.constants import STREAM_ANALYTICS
+from analytics.schemas import OrderPaidV1, OrderRefundedV1, to_bus_event
+from livebase.api.state import BUS, DB_SESSIONS, SETTINGS
+from livebase.bus import Event
+from livebase.db.models import OrderStatus, ShopConnection, utcnow
+from livebase.errors import ApiError, Conflict
+from livebase.orders import (
+    IncomingLine,
+    IncomingOrder,
+    IntakeResult,
+    OrderNews,
+    Shop,
+    Vault,
+    VaultError,
+    apply_orders,
+    first_receipt,
+)
+from storefront_adapters import Credentials, PlatformOrder, StorefrontAdapter, get_adapter
+
+log = logging.getLogger("livebase.orders")
+INSERT_ATTEMPTS = 3
+
+
+class PlatformUnavailable(ApiError):
+    """The shop's platform could not be reached or refused us; nothing was stored."""
+
+    status = 502
+    code = "platform_error"
+
+
+class CredentialsUnreadable(ApiError):
+    status = 503
+    code = "credentials_unreadable"
+
+
+class ShopAdapters:
+    """One adapter per connection, rebuilt when the connection changes.
+
+    Decrypting credentials and building an adapter per delivery would cost more than checking
+    the delivery's signature, so they are kept for as long as the connection row is unchanged.
+    """
+
+    def __init__(self, vault: Vault, http: aiohttp.ClientSession) -> None:
+        self.vault = vault
+        self.http = http
+        self._cache: dict[int, tuple[datetime, StorefrontAdapter]] = {}
+
+    def __repr__(self) -> str:
+        return f"<ShopAdapters {len(self._cache)} cached>"
+
+    def credentials(self, conn: ShopConnection) -> Credentials:
+        try:
+            return Credentials(**self.vault.open(conn.credentials_encrypted))
+        except VaultError as exc:
+            raise CredentialsUnreadable(
+                f"shop connection {conn.id}: {exc}; enter its credentials again"
+            ) from exc
+
+    def adapter(self, conn: ShopConnection) -> StorefrontAdapter:
+        cached = self._cache.get(conn.id)
+        if cached is not None and cached[0] == conn.updated_at:
+            return cached[1]
+        adapter = get_adapter(
+            conn.platform,
+            self.credentials(conn),
+            self.http,
+            conn.api_base_url,
+            options=dict(conn.options or {}),
+        )
+        self._cache[conn.id] = (conn.updated_at, adapter)
+        return adapter
+
+    def forget(self, connection_id: int) -> None:
+        self._cache.pop(connection_id, None)
+
+
+SHOPS = web.AppKey("shop_adapters", ShopAdapters)
+
+
+async def shops_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Owns the vault and the HTTP client of the shop adapters; in ``app.cleanup_ctx``."""
+    settings = app[SETTINGS]
+    vault = Vault.from_settings(settings.secret_key.get_secret_value(), settings.data_dir)
+    timeout = aiohttp.ClientTimeout(total=30, connect=10)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        app[SHOPS] = ShopAdapters(vault, http)
+        yield
+
+
+def to_incoming(order: PlatformOrder) -> IncomingOrder:
+    return IncomingOrder(
+        platform=order.platform,
+        platform_order_id=order.platform_order_id,
+        status=OrderStatus(order.status.value),
+        placed_at=order.placed_at,
+        currency=order.currency,
+        amount_fen=order.amount_fen,
+        lines=tuple(
+            IncomingLine(
+                external_product_id=line.external_product_id,
+                external_sku_id=line.external_sku_id,
+                sku_code=line.sku_code,
+                quantity=line.quantity,
+                amount_fen=line.amount_fen,
+            )
+            for line in order.line_items
+        ),
+        buyer_ref=order.buyer_ref,
+        tracking=dict(order.tracking),
+    )
+
+
+def analytics_event(news: OrderNews) -> Event:
+    """The bus event analytics expects; ids are stable, so a re-publish is counted once."""
+    common = {
+        "occurred_at": news.at,
+        "base": news.base_slug,
+        "room": news.room_slug,
+        "session_id": news.session_id,
+        "order_id": news.platform_order_id,
+        "platform": news.platform,
+        "amount_fen": news.amount_fen,
+        "currency": news.currency,
+    }
+    key = f"{news.platform}:{news.platform_order_id}"
+    if news.kind == "paid":
+        return to_bus_event(
+            OrderPaidV1(
+                **common,
+                event_id=f"order.paid:{key}",
+                # Platforms do not always name the buyer; one order then stands for one buyer.
+                buyer_id=news.buyer_ref or f"order:{news.platform_order_id}",
+                product_id=news.product_id,
+                quantity=news.quantity,
+            )
+        )
+    return to_bus_event(
+        OrderRefundedV1(**common, event_id=f"order.refunded:{key}", refund_id=f"{key}:refund")
+    )
+
+
+async def ingest(
+    app: web.Application,
+    shop: Shop,
+    orders: Sequence[PlatformOrder],
+    *,
+    delivery_id: str | None = None,
+    pull_cursor: str | None = None,
+) -> IntakeResult | None:
+    """Apply ``orders`` in one transaction; None when ``delivery_id`` was taken in before.
+
+    The transaction starts with a write (the webhook receipt, or for a pull the connection's
+    new cursor, stored with the orders it covers), so that on SQLite it holds the write lock
+    before it reads anything.
+    """
+    window = timedelta(minutes=app[SETTINGS].attribution_window_minutes)
+    incoming = [to_incoming(o) for o in orders]
+    for attempt in range(1, INSERT_ATTEMPTS + 1):
+        try:
+            async with app[DB_SESSIONS]() as db, db.begin():
+                if delivery_id is not None and not await first_receipt(
+                    db, shop.connection_id, delivery_id
+                ):
+                    return None
+                if pull_cursor is not None:
+                    await db.execute(
+                        update(ShopConnection)
+                        .where(ShopConnection.id == shop.connection_id)
+                        .values(pull_cursor=pull_cursor, pulled_at=utcnow())
+                    )
+                result = await apply_orders(db, shop, incoming, window)
+            break
+        except IntegrityError as exc:
+            # Another delivery of the same new order committed first; the next attempt sees
+            # it and advances it instead.
+            if attempt == INSERT_ATTEMPTS:
+                raise Conflict(
+                    "the order was changed by another delivery at the same time; send it again",
+                    code="concurrent_delivery",
+                ) from exc
+            log.info("order insert raced another delivery (attempt %d); retrying", attempt)
+    events = [analytics_event(news) for news in result.news]
+    if events:
+        await app[BUS].publish_many(STREAM_ANALYTICS, events)
+    return result
