@@ -26,14 +26,15 @@ if str(STOREFRONT) not in sys.path:  # the fakes and vectors live beside the ada
     sys.path.insert(0, str(STOREFRONT))
 
 from fake_douyin import APP_KEY, APP_SECRET, SHOP_ID, FakeDouyin  # noqa: E402
-from fake_woocommerce import FakeWooCommerce  # noqa: E402
+from fake_woocommerce import CONSUMER_KEY, CONSUMER_SECRET, FakeWooCommerce  # noqa: E402
+from fake_woocommerce import order as wc_order  # noqa: E402
 from vectors import hand_hmac_sha256  # noqa: E402
 
-__all__ = ["FakeDouyin", "FakeWooCommerce"]
+__all__ = ["FakeDouyin", "FakeWooCommerce", "wc_order"]
 PLATFORMS = ("shopify", "woocommerce", "douyin", "youzan")
 BEIJING = timezone(timedelta(hours=8))
 SHOPIFY_SECRET = "shpss_fake_client_secret_77c1"
-WC_KEY, WC_SECRET, WC_WEBHOOK_SECRET = "ck_fake_key_1", "cs_fake_secret_1", "wc-webhook-secret-31f5"
+WC_KEY, WC_SECRET, WC_WEBHOOK_SECRET = CONSUMER_KEY, CONSUMER_SECRET, "wc-webhook-secret-31f5"
 YZ_CLIENT_ID, YZ_SECRET, YZ_GRANT = "yz-client-6a", "yz-client-secret-0c4e", "63077"
 
 CREDENTIALS: dict[str, dict[str, str]] = {
