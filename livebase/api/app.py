@@ -10,7 +10,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from livebase import __version__
-from livebase.api import catalog, counters, events, hls, live, products, shops, tokens, webhooks
+from livebase.api import (
+    catalog,
+    counters,
+    events,
+    hls,
+    live,
+    pins_stream,
+    products,
+    shops,
+    tokens,
+    webhooks,
+)
 from livebase.api.analytics_ctx import analytics_ctx
 from livebase.api.middleware import Metrics, error_middleware
 from livebase.api.openapi import build as build_openapi
@@ -79,7 +90,8 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
             app[BUS] = bus
             yield
 
-    app.cleanup_ctx.extend([database, event_bus, analytics_ctx, shops_ctx])
+    app.cleanup_ctx.extend([database, event_bus, analytics_ctx, shops_ctx, pins_stream.pins_ctx])
+    app.on_shutdown.append(pins_stream.on_shutdown)
 
     async def metrics_view(request: web.Request) -> web.Response:
         return web.Response(
@@ -95,4 +107,5 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
     hls.add_routes(app)
     products.add_routes(app)
     webhooks.add_routes(app)
+    pins_stream.add_routes(app)
     return app
