@@ -8,20 +8,24 @@ insert, and only after the commit tells analytics (``order.paid``, ``order.refun
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from analytics.constants import STREAM_ANALYTICS
 from analytics.schemas import OrderPaidV1, OrderRefundedV1, to_bus_event
 from livebase.api.state import BUS, DB_SESSIONS, SETTINGS
 from livebase.bus import Event
-from livebase.db.models import OrderStatus, ShopConnection, utcnow
+from livebase.db.models import Base, OrderStatus, ShopConnection, utcnow
 from livebase.errors import ApiError, Conflict
 from livebase.orders import (
     IncomingLine,
@@ -38,6 +42,7 @@ from storefront_adapters import Credentials, PlatformOrder, StorefrontAdapter, g
 
 log = logging.getLogger("livebase.orders")
 INSERT_ATTEMPTS = 3
+CONNECTION_TTL = 2.0
 
 
 class PlatformUnavailable(ApiError):
@@ -53,16 +58,48 @@ class CredentialsUnreadable(ApiError):
 
 
 class ShopAdapters:
-    """One adapter per connection, rebuilt when the connection changes.
+    """Connections as webhooks need them, and one adapter per connection.
 
     Decrypting credentials and building an adapter per delivery would cost more than checking
-    the delivery's signature, so they are kept for as long as the connection row is unchanged.
+    the delivery's signature, so adapters are kept for as long as the connection row is
+    unchanged. The rows themselves are kept for ``CONNECTION_TTL`` seconds: a change made
+    through this process applies at once (``forget``), one made through another process
+    within that time.
     """
 
-    def __init__(self, vault: Vault, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, vault: Vault, http: aiohttp.ClientSession, *, one_writer: bool = False
+    ) -> None:
         self.vault = vault
         self.http = http
+        # SQLite has one writer at a time. Waiting for its lock inside SQLite means sleeping
+        # and polling (the busy handler backs off up to 100 ms per try), which under a burst
+        # of orders turns into a convoy; queueing here hands the lock over in arrival order.
+        self._write_lock = asyncio.Lock() if one_writer else None
         self._cache: dict[int, tuple[datetime, StorefrontAdapter]] = {}
+        self._rows: dict[int, tuple[float, ShopConnection, str]] = {}
+
+    async def connection(
+        self, sessions: async_sessionmaker[AsyncSession], connection_id: int
+    ) -> tuple[ShopConnection, str] | None:
+        """The connection and its base's slug, or None when there is no such connection."""
+        now = time.monotonic()
+        cached = self._rows.get(connection_id)
+        if cached is not None and now - cached[0] < CONNECTION_TTL:
+            return cached[1], cached[2]
+        async with sessions() as db:
+            row = (
+                await db.execute(
+                    select(ShopConnection, Base.slug)
+                    .join(Base, Base.id == ShopConnection.base_id)
+                    .where(ShopConnection.id == connection_id)
+                )
+            ).first()
+        if row is None:
+            self._rows.pop(connection_id, None)
+            return None
+        self._rows[connection_id] = (now, row[0], row[1])
+        return row[0], row[1]
 
     def __repr__(self) -> str:
         return f"<ShopAdapters {len(self._cache)} cached>"
@@ -89,8 +126,18 @@ class ShopAdapters:
         self._cache[conn.id] = (conn.updated_at, adapter)
         return adapter
 
+    @contextlib.asynccontextmanager
+    async def writer(self) -> AsyncIterator[None]:
+        """Hold while writing orders: one at a time in this process on SQLite."""
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
+
     def forget(self, connection_id: int) -> None:
         self._cache.pop(connection_id, None)
+        self._rows.pop(connection_id, None)
 
 
 SHOPS = web.AppKey("shop_adapters", ShopAdapters)
@@ -102,7 +149,8 @@ async def shops_ctx(app: web.Application) -> AsyncIterator[None]:
     vault = Vault.from_settings(settings.secret_key.get_secret_value(), settings.data_dir)
     timeout = aiohttp.ClientTimeout(total=30, connect=10)
     async with aiohttp.ClientSession(timeout=timeout) as http:
-        app[SHOPS] = ShopAdapters(vault, http)
+        one_writer = settings.effective_database_url.startswith("sqlite")
+        app[SHOPS] = ShopAdapters(vault, http, one_writer=one_writer)
         yield
 
 
@@ -174,9 +222,10 @@ async def ingest(
     """
     window = timedelta(minutes=app[SETTINGS].attribution_window_minutes)
     incoming = [to_incoming(o) for o in orders]
+    shops = app[SHOPS]
     for attempt in range(1, INSERT_ATTEMPTS + 1):
         try:
-            async with app[DB_SESSIONS]() as db, db.begin():
+            async with shops.writer(), app[DB_SESSIONS]() as db, db.begin():
                 if delivery_id is not None and not await first_receipt(
                     db, shop.connection_id, delivery_id
                 ):

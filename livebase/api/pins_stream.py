@@ -114,6 +114,9 @@ class PinHub:
         # A group per process start: each process must see every event, not a share of them.
         self._group = f"pins-sse-{uuid.uuid4().hex[:12]}"
         self._rooms: dict[RoomKey, RoomFeed] = {}
+        # Sessions seen in events and their room: pins come in bursts while live, and the
+        # room of a session is settled once it is live.
+        self._session_rooms: dict[int, RoomKey] = {}
         self._since = utcnow() - timedelta(seconds=5)
         self._task: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
@@ -164,18 +167,23 @@ class PinHub:
         session_id = event.data.get("session_id")
         if not isinstance(session_id, int):
             return
+        if event.type.startswith("session."):
+            self._session_rooms.pop(session_id, None)  # it may have moved before going live
         async with self._sessions() as db:
-            row = (
-                await db.execute(
-                    select(Base.slug, Room.slug, Room.id)
-                    .join(Room, Room.base_id == Base.id)
-                    .join(LiveSession, LiveSession.room_id == Room.id)
-                    .where(LiveSession.id == session_id)
-                )
-            ).first()
-            if row is None:
-                return
-            feed = self._rooms.get((row[0], row[1]))
+            key = self._session_rooms.get(session_id)
+            if key is None:
+                row = (
+                    await db.execute(
+                        select(Base.slug, Room.slug)
+                        .join(Room, Room.base_id == Base.id)
+                        .join(LiveSession, LiveSession.room_id == Room.id)
+                        .where(LiveSession.id == session_id)
+                    )
+                ).first()
+                if row is None:
+                    return
+                key = self._session_rooms[session_id] = (row[0], row[1])
+            feed = self._rooms.get(key)
             if feed is None:
                 return  # nobody watches this room here
             feed.version += 1

@@ -28,7 +28,7 @@ from livebase.api.orders import SHOPS, PlatformUnavailable, ingest
 from livebase.api.routing import parse_id
 from livebase.api.state import DB_SESSIONS
 from livebase.auth import Unauthenticated
-from livebase.db.models import Base, Order, ShopConnection
+from livebase.db.models import Order, ShopConnection
 from livebase.errors import BadRequest, Conflict, NotFound
 from livebase.orders import Shop
 from storefront_adapters import (
@@ -47,19 +47,12 @@ PATH = "/webhooks/{platform}/{connection_id}"
 async def _connection(request: web.Request) -> tuple[ShopConnection, Shop]:
     platform, raw_id = request.match_info["platform"], request.match_info["connection_id"]
     connection_id = parse_id(raw_id)
-    row = None
+    found = None
     if connection_id is not None:
-        async with request.app[DB_SESSIONS]() as db:
-            row = (
-                await db.execute(
-                    select(ShopConnection, Base.slug)
-                    .join(Base, Base.id == ShopConnection.base_id)
-                    .where(ShopConnection.id == connection_id)
-                )
-            ).first()
-    if row is None or row[0].platform != platform:
+        found = await request.app[SHOPS].connection(request.app[DB_SESSIONS], connection_id)
+    if found is None or found[0].platform != platform:
         raise NotFound(f"no {platform} shop connection {raw_id!r}")
-    conn, base_slug = row
+    conn, base_slug = found
     return conn, Shop(conn.id, conn.base_id, base_slug)
 
 
