@@ -135,8 +135,8 @@ class PinHub:
         self.end_streams()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # wait() does not re-raise the task's cancellation, and still lets ours through.
+            await asyncio.wait([self._task])
             self._task = None
 
     async def _follow(self) -> None:

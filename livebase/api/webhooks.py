@@ -95,7 +95,10 @@ async def _complete(
 
 async def receive(request: web.Request) -> web.Response:
     conn, shop = await _connection(request)
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except ConnectionResetError as exc:  # the sender hung up mid-body; it will send again
+        raise BadRequest("the body was cut short", code="malformed_webhook") from exc
     adapter = request.app[SHOPS].adapter(conn)
     if adapter.is_handshake(request.headers, raw):
         return web.Response(status=200)

@@ -365,7 +365,11 @@ class Pin(Model):
     """A product pinned during a live session, from pinned_at until unpinned_at."""
 
     __tablename__ = "pins"
-    __table_args__ = (Index("ix_pins_session_pinned", "session_id", "pinned_at"),)
+    __table_args__ = (
+        Index("ix_pins_session_pinned", "session_id", "pinned_at"),
+        # Crediting an order looks for its products' pins still open or ended lately.
+        Index("ix_pins_product_unpinned", "product_id", "unpinned_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     base_id: Mapped[int] = mapped_column(ForeignKey("bases.id", ondelete="CASCADE"), index=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("live_sessions.id", ondelete="CASCADE"))

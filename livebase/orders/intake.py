@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import CursorResult, or_, select
+from sqlalchemy import CursorResult, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +40,10 @@ from livebase.errors import ValidationFailed
 from livebase.orders import attribution, stock
 from livebase.orders.mapping import PlacedLine, place_lines
 from livebase.orders.model import IncomingOrder, IntakeResult, OrderNews, Shop
+
+# Pins open in ended sessions (never unpinned) pile up over the months; only the latest few
+# open or recently ended pins of a product can be the one an order is credited to.
+CANDIDATES = 50
 
 
 async def first_receipt(db: AsyncSession, connection_id: int, delivery_id: str) -> bool:
@@ -82,12 +86,18 @@ async def _checked_tracking(
 
 async def pin_spans(
     db: AsyncSession,
-    base_id: int,
     product_ids: set[int],
     placed_at: datetime,
     window: timedelta,
 ) -> list[attribution.PinSpan]:
-    rows = await db.execute(
+    """Pins of ``product_ids`` still open, or ended within ``window`` before ``placed_at``.
+
+    Products belong to one base, and so do their pins. The two halves are separate queries
+    (joined by UNION ALL) so that each can seek ``ix_pins_product_unpinned``: an OR of the two
+    conditions would read every pin the products ever had. Each half keeps its latest
+    ``CANDIDATES``, which the rules choose from: the latest open and the latest ended.
+    """
+    candidates = (
         select(
             Pin.id,
             Pin.session_id,
@@ -98,13 +108,21 @@ async def pin_spans(
             LiveSession.ended_at,
         )
         .join(LiveSession, LiveSession.id == Pin.session_id)
-        .where(
-            Pin.base_id == base_id,
-            Pin.product_id.in_(product_ids),
-            Pin.pinned_at <= placed_at,
-            or_(Pin.unpinned_at.is_(None), Pin.unpinned_at >= placed_at - window),
-        )
+        .where(Pin.product_id.in_(product_ids), Pin.pinned_at <= placed_at)
     )
+    still_open = (
+        candidates.where(Pin.unpinned_at.is_(None))
+        .order_by(Pin.pinned_at.desc())
+        .limit(CANDIDATES)
+        .subquery()
+    )
+    ended_lately = (
+        candidates.where(Pin.unpinned_at >= placed_at - window)
+        .order_by(Pin.unpinned_at.desc())
+        .limit(CANDIDATES)
+        .subquery()
+    )
+    rows = await db.execute(union_all(select(still_open), select(ended_lately)))
     spans = []
     for pin_id, session_id, host_id, product_id, start, unpinned, ended in rows:
         # A pin left open when its session ended stopped selling when the session did.
@@ -165,9 +183,7 @@ async def _create(
         db, shop.base_id, attribution.tracking_refs(incoming.tracking)
     )
     products = {p.product_id for p in placed}
-    spans = (
-        [] if checked else await pin_spans(db, shop.base_id, products, incoming.placed_at, window)
-    )
+    spans = [] if checked else await pin_spans(db, products, incoming.placed_at, window)
     credit = attribution.credit(
         checked, incoming.placed_at, products, spans, window, main.product_id
     )

@@ -146,9 +146,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("connection_id", "delivery_id", name=op.f("pk_webhook_receipts")),
     )
     _index("webhook_receipts", "received_at")
+    op.create_index("ix_pins_product_unpinned", "pins", ["product_id", "unpinned_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_pins_product_unpinned", table_name="pins")
     op.drop_table("webhook_receipts")
     op.drop_table("shop_listings")
     op.drop_table("order_lines")
