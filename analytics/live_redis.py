@@ -29,6 +29,7 @@ from analytics.constants import (
 )
 from analytics.live import CounterUpdate, LiveCounters, Snapshot, now_ms, top
 from livebase.bus import BusUnavailableError
+from livebase.bus.redis_streams import client_from_url
 
 # KEYS: present, minute set, counters. ARGV: now ms, window ms, ttl s, minute ttl s, then
 # (viewer, ms, left) triples. Presence keeps the newest news per viewer (negative: left).
@@ -98,7 +99,7 @@ class RedisCounters(LiveCounters):
 
     def __init__(self, redis: str | Redis, *, prefix: str = DEFAULT_LIVE_PREFIX) -> None:
         if isinstance(redis, str):
-            self._client: Redis = Redis.from_url(redis)
+            self._client: Redis = client_from_url(redis)
             self._owns_client = True
         else:
             self._client, self._owns_client = redis, False

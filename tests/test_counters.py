@@ -32,6 +32,14 @@ from livebase.api.state import BUS, DB_SESSIONS, SETTINGS
 
 REDIS_URL = os.environ.get("LIVEBASE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 NOW = datetime.now(UTC).replace(second=30, microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def _now_is_now() -> None:
+    """Presence expires by the wall clock (Redis TTLs too), so each test's NOW must be taken
+    when the test runs, not when the module was collected minutes earlier."""
+    global NOW
+    NOW = datetime.now(UTC).replace(microsecond=0)
 SESSIONS = {
     sid: SessionInfo(sid, 1, "haifeng", sid, f"studio-{sid}", 1, 1, "Asia/Shanghai")
     for sid in (11, 12)

@@ -28,6 +28,9 @@ from typing import Any
 
 import redis.exceptions
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from livebase.bus.base import EventBus, RawEntry
 from livebase.bus.constants import BLOCK_SLICE_MS, DEFAULT_KEY_PREFIX, FIELD_EVENT
@@ -85,7 +88,7 @@ class RedisStreamsBus(EventBus):
     ) -> None:
         super().__init__(maxlen=maxlen)
         if isinstance(redis, str):
-            self._client: Redis = Redis.from_url(redis)
+            self._client: Redis = client_from_url(redis)
             self._owns_client = True
         else:
             self._client = redis
@@ -195,3 +198,12 @@ class RedisStreamsBus(EventBus):
     async def _close(self) -> None:
         if self._owns_client:
             await self._client.aclose()
+
+
+def client_from_url(url: str) -> Redis:
+    """A client that survives a Redis restart: afterwards every pooled connection fails once
+    ("connection closed"), and a few quick retries on a fresh connection hide that, while a
+    real outage still surfaces."""
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3)
+    client: Redis = Redis.from_url(url, retry=retry, retry_on_error=[RedisConnectionError])
+    return client
