@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from livebase.api.routing import json_response
 from livebase.api.state import SETTINGS
@@ -62,6 +63,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         for name in ("Allow", "Retry-After"):
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
+        return response
+    except SATimeoutError:
+        # Every database connection is busy (a burst such as a flash sale): ask to retry.
+        log.warning("database pool exhausted on %s %s", request.method, request.path)
+        response = envelope(503, "busy", "the service is busy; retry in a moment")
+        response.headers["Retry-After"] = "1"
         return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)

@@ -39,7 +39,12 @@ def create_engine(url: str) -> AsyncEngine:
         parsed = parsed.difference_update_query(["schema"])
         connect_args["server_settings"] = {"search_path": schema}
     return create_async_engine(
-        parsed, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect_args
+        parsed,
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=60,
+        pool_pre_ping=True,
+        connect_args=connect_args,
     )
 
 
