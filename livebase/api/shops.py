@@ -11,6 +11,7 @@ Credentials go in and never come out: answers say which fields are set, not thei
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, StringConstraints, field_validator
@@ -122,7 +123,7 @@ class ShopOut(Out):
     enabled: bool
     credentials_set: list[str] = Field(description="which credential fields hold a value")
     webhook_path: str = Field(description="where the platform sends its webhooks")
-    pulled_at: Any = None
+    pulled_at: datetime | None = None
 
 
 class ShopQuery(ListQuery):
