@@ -1,0 +1,116 @@
+"""Relay cost: one publish relayed to two RTMP destinations plus HLS, CPU seconds counted.
+
+The destinations are ``ffmpeg -listen 1`` recorders, not counted; ffprobe counts the frames
+they recorded afterwards, and those of the HLS recording. The window runs from the moment
+before the publisher starts until every output is complete (the publish ended, both recorders
+closed their files, the HLS recording is final), so start-up is out and the end of the
+stream is in. The whole life of the server (start-up and shutdown included) is reported too.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.cpu import CpuMeter
+from benchmarks.media import InputInfo, frame_count, listener_cmd, publisher_cmd
+from benchmarks.procs import free_port, spawn, wait_for
+from benchmarks.profile import record
+from benchmarks.report import loadavg
+from benchmarks.systems import System
+
+__all__ = ["RelayResult", "run_relay"]
+
+LABEL = "s01"
+
+
+@dataclass
+class RelayResult:
+    system: str
+    cpu_s: float  # the window: publish start → all outputs complete
+    root_cpu_s: float  # of which the root process itself (Livebase: Python; nan if reaped)
+    root_sys_s: float  # of which in the kernel (system time)
+    lifetime_cpu_s: float  # the server's whole life, from wait4
+    window_s: float
+    publisher_s: float  # wall time of the real-time publisher: > input length means throttled
+    expected_frames: int
+    dest_frames: list[int]
+    hls_frames: int
+    peak_cpu_pct: float
+    processes: int  # most processes seen in the server's tree
+    load_before: tuple[float, float, float]
+    complete: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def frames_lost(self) -> int:
+        return sum(self.expected_frames - f for f in [*self.dest_frames, self.hls_frames])
+
+
+def run_relay(
+    system_cls: type[System], media: InputInfo, workdir: Path, profile: Path | None = None
+) -> RelayResult:
+    """``profile``: record the server with py-spy into this file (collapsed stacks)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    load = loadavg()
+    dests = (free_port(), free_port())
+    outs = [workdir / f"dest{i + 1}.flv" for i in range(2)]
+    listeners = [
+        spawn(listener_cmd(port, LABEL, out), f"dest{i + 1}", stderr=out.with_suffix(".log"))
+        for i, (port, out) in enumerate(zip(dests, outs, strict=True))
+    ]
+    wait_for(dests, listeners)
+    system = system_cls(workdir / "server", dests)
+    url = system.start([LABEL])[LABEL]
+    meter = CpuMeter(system.proc.pid)
+    publisher = spawn(publisher_cmd(media.path, url), "publisher", stderr=workdir / "publisher.log")
+    spy = None
+    if profile is not None:
+        spy = record(system.proc.pid, media.seconds, profile, workdir / "py-spy.log")
+    deadline = time.monotonic() + media.seconds + 90
+    complete = False
+    next_sample = 0.0
+    while time.monotonic() < deadline:
+        if time.monotonic() >= next_sample:
+            meter.sample()
+            next_sample = time.monotonic() + 1.0
+        if (
+            not publisher.running
+            and not any(listener.running for listener in listeners)
+            and system.hls_finished(LABEL)
+        ):
+            complete = True
+            break
+        time.sleep(0.05)
+    window = time.monotonic() - meter.start_time
+    cpu = meter.stop(system.proc.poll())
+    lifetime = system.stop().cpu
+    notes = []
+    if spy is not None:
+        spy.wait(30)
+    for proc in [publisher, *listeners, *([spy] if spy else [])]:
+        if proc.running:
+            notes.append(f"{proc.name} still running at the deadline")
+        proc.stop()
+        if proc.result and proc.result.code != 0:
+            notes.append(f"{proc.name} exited with {proc.result.code}")
+    recording = system.recording(LABEL)
+    assert publisher.ended is not None
+    return RelayResult(
+        system=system.name,
+        cpu_s=cpu,
+        root_cpu_s=meter.root_own,
+        root_sys_s=meter.root_sys,
+        lifetime_cpu_s=lifetime,
+        window_s=window,
+        publisher_s=publisher.ended - publisher.started,
+        expected_frames=media.video_frames,
+        dest_frames=[frame_count(out) for out in outs],
+        hls_frames=frame_count(recording) if recording else 0,
+        peak_cpu_pct=meter.busiest(),
+        processes=meter.peak_processes,
+        load_before=load,
+        complete=complete,
+        notes=notes,
+    )
