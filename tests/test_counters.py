@@ -40,6 +40,8 @@ def _now_is_now() -> None:
     when the test runs, not when the module was collected minutes earlier."""
     global NOW
     NOW = datetime.now(UTC).replace(microsecond=0)
+
+
 SESSIONS = {
     sid: SessionInfo(sid, 1, "haifeng", sid, f"studio-{sid}", 1, 1, "Asia/Shanghai")
     for sid in (11, 12)
