@@ -19,6 +19,7 @@ from analytics.kpis import (
     peak_concurrent_frame,
     peak_concurrent_viewers,
 )
+from analytics.platform import models as _platform_models  # noqa: F401  (and platform figures)
 from analytics.ranking import Prior, fit_prior, group_priors, rank_entities, shrunk_score
 from analytics.schemas import (
     EVENT_TYPES,

@@ -77,6 +77,8 @@ ACCESS: dict[str, tuple[str, str, str]] = {
     # Analytics: events name their base in the body (tests/test_events.py refuses other bases').
     "POST /events": MANAGERS, "GET /bases/{base}/analytics/live": MANAGERS,
     "GET /bases/{base}/rooms/{key}/live": HOST_OWN,
+    "GET /bases/{base}/rankings": MANAGERS, "GET /rankings": ADMIN_ONLY,
+    "POST /bases/{base}/imports/douyin-compass": MANAGERS,
     **_crud("shops", read=(BASE, OWN, NONE), create=(BASE, OWN, NONE), write=(BASE, OWN, NONE)),
     "GET /bases/{base}/shops/{key}/listings": (BASE, OWN, NONE),
     "PUT /bases/{base}/shops/{key}/listings": (BASE, OWN, NONE),
@@ -208,6 +210,9 @@ FILES: dict[str, Callable[[Scene, str, str], File]] = {
         "product,merchant_id,title_zh,sku,price_fen,stock\r\n"
         f"new-{s.n()},{s.row(b, 'merchants', o).id},导入的新品,default,990,5\r\n").encode()),
     "POST /bases/{base}/products/{key}/images": lambda s, b, o: File("image/png", _png()),
+    "POST /bases/{base}/imports/douyin-compass": lambda s, b, o: File("text/csv", (
+        "主播昵称,开播时间,观看人数,成交金额(元)\r\n"
+        f"{b} 主播 {s.n()},2025-05-01 20:00:00,1200,3456.78\r\n").encode()),
 }  # fmt: skip
 
 
@@ -406,7 +411,7 @@ def check_listing(scene: Scene, ep_id: str, actor: Actor, t: Target, payload: An
             assert scene.row(actor.home, "tokens", "other").id not in got
             assert all(tok["base_id"] == base_id for tok in payload["items"])
             assert all(tok["role"] in ("merchant", "host") for tok in payload["items"])
-    elif ep_id == f"GET /bases/{{base}}/{coll}" and t.base:
+    elif ep_id == f"GET /bases/{{base}}/{coll}" and t.base and coll in COLLS:
         rows = scene.rows[t.base][coll]
         want = {rows["own"].id} if access == OWN else {rows["own"].id, rows["other"].id}
         assert {item["id"] for item in payload["items"]} == want, (ep_id, actor)

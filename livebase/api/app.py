@@ -15,9 +15,11 @@ from livebase.api import (
     counters,
     events,
     hls,
+    imports,
     live,
     pins_stream,
     products,
+    rankings,
     shops,
     tokens,
     webhooks,
@@ -41,6 +43,7 @@ OPENAPI = web.AppKey("openapi", dict)
 def all_endpoints() -> list[Endpoint]:
     endpoints = [*catalog.ENDPOINTS, *tokens.ENDPOINTS, *live.ENDPOINTS]
     endpoints += [*events.ENDPOINTS, *counters.ENDPOINTS, *shops.ENDPOINTS]
+    endpoints += [*rankings.ENDPOINTS, *imports.ENDPOINTS]
     for spec in SPECS:
         endpoints.extend(spec.endpoints())
     return endpoints
