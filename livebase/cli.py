@@ -1,4 +1,4 @@
-"""The ``livebase`` command: serve, demo, db upgrade, token create, rooms.
+"""The ``livebase`` command: serve, demo, db upgrade, token create, rooms, import.
 
 Output meant for scripts (a token, a stream key) goes to stdout alone; progress, tables and
 messages for people go to stderr.
@@ -19,7 +19,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from livebase import stream_keys
+from livebase import cli_imports, stream_keys
 from livebase.auth import issue_token
 from livebase.db.engine import create_engine, session_factory
 from livebase.db.migrate import current_revision, upgrade
@@ -204,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="give the room a new stream key and print it (once) on stdout",
     )
     p.set_defaults(run=_rooms)
+    cli_imports.add_parser(sub)
     return parser
 
 

@@ -11,7 +11,11 @@ import pytest
 import analytics
 
 PACKAGE = Path(analytics.__file__).parent
-MODULES = sorted(f"analytics.{p.stem}" for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+MODULES = sorted(
+    ".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts)
+    for p in PACKAGE.rglob("*.py")
+    if p.stem != "__init__"
+)
 
 
 @pytest.mark.parametrize("module", ["analytics", *MODULES])
