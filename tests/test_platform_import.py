@@ -56,7 +56,10 @@ async def test_import_matches_sessions_and_is_idempotent(world: World) -> None:
     assert (morning["session_id"], morning["host_id"]) == (None, host)  # host, but no session
     before = await stored(world)
     assert [(r[0], r[3], r[4]) for r in before] == [
-        ("haifeng host", 300, 80_000), ("Haifeng Host", 500, 120_050), ("陌生账号", 80, 30_000)]  # fmt: skip
+        ("haifeng host", 300, 80_000),
+        ("Haifeng Host", 500, 120_050),
+        ("陌生账号", 80, 30_000),
+    ]
 
     # The same export again, in GBK as Excel saves "CSV", changes nothing at all.
     status, again = await post(world, csv().encode("gbk"))
