@@ -114,8 +114,9 @@ class ChannelsClient:
 
     async def call(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST ``body`` to ``path``; a rejected token is renewed and the call made once more."""
+        token = await self.token()
         try:
-            return await self._post(path, body, await self.token())
+            return await self._post(path, body, token)
         except ChannelsError as exc:
             if exc.errcode not in TOKEN_ERRORS:
                 raise
