@@ -145,3 +145,17 @@ async def test_wrong_media_type_and_foreign_base(world: World) -> None:
         headers={"Content-Type": "text/csv"},
     )  # fmt: skip
     assert status == 404, body
+
+
+async def test_the_nearest_session_by_actual_else_scheduled_start_wins(world: World) -> None:
+    host = world.ids["haifeng.host"]
+    at = datetime(2025, 5, 1, 12, tzinfo=UTC)  # 20:00 in Shanghai, the broadcast's start
+    await session_of(world, "haifeng", host, None, at.replace(hour=11, minute=40))  # 20 min off
+    near = await session_of(world, "haifeng", host, None, at.replace(minute=5))
+    went_live = await session_of(world, "haifeng", host, None, at)  # scheduled right on time …
+    path = f"/api/v1/bases/haifeng/sessions/{went_live.id}"
+    status, _ = await world.api.call("PATCH", path, world.tokens["admin"], {"status": "live"})
+    assert status == 200  # … but it actually started now, years later: not this broadcast
+    status, report = await post(world, csv([ROWS[0]]).encode())
+    assert status == 200, report
+    assert report["broadcasts"][0]["session_id"] == near.id

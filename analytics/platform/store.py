@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.platform.figures import PlatformFigures
@@ -54,27 +54,37 @@ async def _hosts(db: AsyncSession, base_id: int) -> dict[str, int]:
     return found
 
 
-async def _session_for(
-    db: AsyncSession, base_id: int, host_id: int, started: datetime
-) -> LiveSession | None:
-    low, high = started - MATCH_WINDOW, started + MATCH_WINDOW
-    candidates = await db.scalars(
+async def _sessions(
+    db: AsyncSession, base_id: int, host_ids: set[int], figures: Sequence[PlatformFigures]
+) -> dict[int, list[tuple[datetime, LiveSession]]]:
+    """The hosts' sessions that start (actually, else as scheduled) near any broadcast."""
+    if not host_ids or not figures:
+        return {}
+    start = func.coalesce(LiveSession.started_at, LiveSession.scheduled_start)
+    low = min(f.started_at for f in figures) - MATCH_WINDOW
+    high = max(f.started_at for f in figures) + MATCH_WINDOW
+    rows = await db.scalars(
         select(LiveSession).where(
             LiveSession.base_id == base_id,
-            LiveSession.host_id == host_id,
-            or_(
-                LiveSession.started_at.between(low, high),
-                LiveSession.scheduled_start.between(low, high),
-            ),
+            LiveSession.host_id.in_(sorted(host_ids)),
+            start.between(low, high),
         )
     )
+    found: dict[int, list[tuple[datetime, LiveSession]]] = {}
+    for session in rows:
+        at = session.started_at or session.scheduled_start
+        if at is not None and session.host_id is not None:
+            found.setdefault(session.host_id, []).append((at, session))
+    return found
 
-    def distance(s: LiveSession) -> tuple[timedelta, int]:
-        at = s.started_at or s.scheduled_start
-        assert at is not None
-        return abs(at - started), s.id
 
-    return min(candidates, key=distance, default=None)
+def _nearest(
+    candidates: list[tuple[datetime, LiveSession]], started: datetime
+) -> LiveSession | None:
+    near = [
+        (abs(at - started), s.id, s) for at, s in candidates if abs(at - started) <= MATCH_WINDOW
+    ]
+    return min(near, key=lambda n: (n[0], n[1]))[2] if near else None
 
 
 async def save_figures(
@@ -96,12 +106,12 @@ async def save_figures(
             )
         )
     }
+    matched = {f.row_key: hosts.get(_key(f.account)) for f in figures}
+    sessions = await _sessions(db, base_id, {h for h in matched.values() if h}, figures)
     saved = Saved()
     for fig in figures:
-        host_id = hosts.get(_key(fig.account))
-        session = (
-            None if host_id is None else await _session_for(db, base_id, host_id, fig.started_at)
-        )
+        host_id = matched[fig.row_key]
+        session = _nearest(sessions.get(host_id, []), fig.started_at) if host_id else None
         values: dict[str, object] = {
             "base_id": base_id,
             "account": fig.account,
