@@ -152,6 +152,8 @@ async def test_a_day_with_no_data_is_an_empty_ranking(world: World, day: dict[st
         ("kind=products", "kind"),
         ("kind=hosts&date=2025-13-40", "date"),
         ("kind=hosts&date=yesterday", "date"),
+        ("kind=hosts&date=0001-01-01", "date"),
+        ("kind=hosts&date=9999-12-31", "date"),
         ("kind=hosts&period=month", "period"),
         ("kind=hosts&min_uv=0", "min_uv"),
         ("kind=hosts&source=kuaishou", "source"),

@@ -34,7 +34,10 @@ class RankingQuery(Strict):
         default="day", description="a local day, or the Monday-to-Sunday week holding `date`"
     )
     date: dt.date | None = Field(
-        default=None, description="YYYY-MM-DD in the base's time zone; today when left out"
+        default=None,
+        ge=dt.date(2000, 1, 1),
+        le=dt.date(2999, 12, 31),
+        description="YYYY-MM-DD in the base's time zone; today when left out",
     )
     source: Literal["events", "douyin", "channels"] = Field(
         default="events",
