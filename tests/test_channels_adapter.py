@@ -134,6 +134,15 @@ async def test_errors_name_the_code_and_never_the_secrets(
     assert SECRET not in told and "ACCESSTOKEN" not in told
 
 
+async def test_absurd_figures_are_an_error_not_a_crash(
+    fake: tuple[FakeChannels, str], http: aiohttp.ClientSession, clock: Clock
+) -> None:
+    platform, api = fake
+    platform.lives["export/huge"] = {**LIVE, "ec": {"total_gmv": 10**30}}
+    with pytest.raises(ChannelsError, match="cannot be read"):
+        await client(http, api, clock).live_figures("export/huge")
+
+
 async def test_figures_are_stored_like_an_import(
     world: World, fake: tuple[FakeChannels, str], http: aiohttp.ClientSession, clock: Clock
 ) -> None:

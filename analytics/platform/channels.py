@@ -132,7 +132,10 @@ class ChannelsClient:
     async def live_figures(self, export_id: str, account: str = "") -> PlatformFigures:
         """One broadcast's figures; ``account`` (the host's name) is what matching compares."""
         data = await self.call("/channels/livedashboard/getlivedata", {"export_id": export_id})
-        return to_figures(export_id, data, account)
+        try:
+            return to_figures(export_id, data, account)
+        except (ValueError, OverflowError, OSError) as exc:  # absurd numbers or times
+            raise ChannelsError(-1, f"the live data cannot be read: {exc}") from exc
 
 
 def _object(value: Any) -> dict[str, Any]:

@@ -60,7 +60,9 @@ COLUMNS: Final = (
     Column("interacting_uv", ("互动人数",), "count"),
 )  # fmt: skip
 BLANK = ("", "-", "--", "—")
-MAX_COUNT = 10**12
+MAX_COUNT = 10**10  # counts and averages; products of two stay well inside BIGINT
+MAX_FEN = 10**14
+MAX_SECONDS = 366 * 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,8 @@ def _decimal(text: str) -> Decimal:
         value *= 10_000
     if value < 0:
         raise ValueError(f"{text!r} is negative")
+    if value > MAX_FEN:
+        raise ValueError(f"{text!r} is too large")
     return value
 
 
@@ -134,9 +138,16 @@ def parse_yuan(text: str) -> int:
     fen = _decimal(text) * 100
     if fen != fen.to_integral_value():
         raise ValueError(f"{text!r} has more than two decimals")
-    if fen > MAX_COUNT:
+    if fen > MAX_FEN:
         raise ValueError(f"{text!r} is too large")
     return int(fen)
+
+
+def parse_average(text: str) -> Decimal:
+    value = _decimal(text)
+    if value > MAX_COUNT:
+        raise ValueError(f"{text!r} is too large")
+    return value
 
 
 _HMS = re.compile(r"^(\d+):([0-5]?\d):([0-5]?\d)$")
@@ -146,7 +157,13 @@ _CHINESE = re.compile(r"^(?:(\d+)\s*(?:小时|时|h))?\s*(?:(\d+)\s*(?:分钟|�
 
 def parse_seconds(text: str) -> int:
     """Seconds (rounded half up) from ``5400``, ``01:30:00``, ``1小时30分`` or ``90.5秒``."""
-    text = text.strip()
+    seconds = _seconds(text.strip())
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"{text!r} is longer than a year")
+    return seconds
+
+
+def _seconds(text: str) -> int:
     try:
         return int(_decimal(text).quantize(Decimal(1), rounding="ROUND_HALF_UP"))
     except (ValueError, InvalidOperation):
@@ -180,6 +197,8 @@ def parse_time(text: str, zone: ZoneInfo) -> datetime:
                 continue
         else:
             raise ValueError(f"{text!r} is not a date and time (YYYY-MM-DD HH:MM:SS)") from None
+    if not 2000 <= parsed.year <= 2999:
+        raise ValueError(f"{text!r} is not a plausible date")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 
 
@@ -285,6 +304,6 @@ _PARSERS: dict[str, Callable[[str, ZoneInfo], object]] = {
     "time": parse_time,
     "seconds": lambda text, _: parse_seconds(text),
     "count": lambda text, _: parse_count(text),
-    "decimal": lambda text, _: _decimal(text),
+    "decimal": lambda text, _: parse_average(text),
     "yuan": lambda text, _: parse_yuan(text),
 }

@@ -9,6 +9,9 @@ from typing import Final
 #: Platforms whose figures are imported, as stored in ``analytics_platform_sessions.platform``.
 PLATFORMS: Final = ("douyin", "channels")
 
+#: Largest figure stored (a BIGINT holds up to 2**63 - 1).
+MAX_FIGURE: Final = 2**62
+
 #: The counts a platform reports for a broadcast, named as in :class:`analytics.kpis.Totals`.
 FIGURES: Final = (
     "views",
@@ -60,8 +63,8 @@ class PlatformFigures:
             raise ValueError("started_at must be timezone-aware")
         for name in FIGURES:
             value = getattr(self, name)
-            if type(value) is not int or value < 0:
-                raise ValueError(f"{name} must be a non-negative int, not {value!r}")
+            if type(value) is not int or not 0 <= value <= MAX_FIGURE:
+                raise ValueError(f"{name} must be an int from 0 to {MAX_FIGURE}, not {value!r}")
 
     def counts(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in FIGURES}

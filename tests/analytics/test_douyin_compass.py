@@ -46,9 +46,17 @@ def test_values_in_compass_formats() -> None:
     assert parse_seconds("96.5") == 97  # half up
     at = parse_time("2025/05/01 09:05", ZoneInfo(ZONE))
     assert at.astimezone(UTC) == datetime(2025, 5, 1, 1, 5, tzinfo=UTC)
-    for bad, parser in [("12.345", parse_yuan), ("-3", parse_count), ("1.5", parse_count),
-                        ("abc", parse_seconds), ("2025-02-30 10:00", lambda t: parse_time(
-                            t, ZoneInfo(ZONE)))]:  # fmt: skip
+
+    def local(text: str) -> datetime:
+        return parse_time(text, ZoneInfo(ZONE))
+
+    bad_values = [
+        ("12.345", parse_yuan), ("-3", parse_count), ("1.5", parse_count),
+        ("abc", parse_seconds), ("2025-02-30 10:00", local), ("0001-01-01 00:00", local),
+        ("99999999999", parse_count), ("2000000000000", parse_yuan), ("400天", parse_seconds),
+        ("99999999", parse_seconds),
+    ]  # fmt: skip
+    for bad, parser in bad_values:
         with pytest.raises(ValueError):
             parser(bad)
 
