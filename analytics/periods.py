@@ -1,4 +1,4 @@
-"""Totals per host or theme over a local day or week, from the rollups or a platform's figures.
+"""Totals per host, theme or base over a local day or week, from the rollups or a platform.
 
 A day is cut at midnight in the base's time zone; a week runs Monday to Sunday. City-wide
 figures are cut in :data:`CITY_TIMEZONE`, the zone every base of the city keeps.
@@ -32,6 +32,8 @@ from livebase.db.models import LiveSession, SessionStatus
 
 CITY_TIMEZONE: Final = "Asia/Shanghai"
 SOURCES: Final = ("events", *PLATFORMS)
+#: What totals are grouped by: rankings use hosts and themes; a base's own figures are "base".
+Scope = Literal["host", "theme", "base"]
 Entity = Literal["host", "theme"]
 PeriodKind = Literal["day", "week"]
 _MEMBER_TOTALS: Final = {
@@ -65,21 +67,21 @@ class Period:
         return Period.of(self.kind, self.first_day - timedelta(days=1), self.timezone)
 
 
-def _empty(entity: Entity) -> pd.DataFrame:
+def _empty(entity: Scope) -> pd.DataFrame:
     return pd.DataFrame({f"{entity}_id": pd.Series(dtype="int64"),
                          **{f: pd.Series(dtype="int64") for f in TOTALS_FIELDS}})  # fmt: skip
 
 
 async def totals(
     db: AsyncSession,
-    entity: Entity,
+    entity: Scope,
     period: Period,
     *,
     base_id: int | None = None,
     source: str = "events",
     as_of: datetime | None = None,
 ) -> pd.DataFrame:
-    """A row per host or theme with figures in the period: ``<entity>_id`` + Totals fields."""
+    """A row per host, theme or base with figures: ``<entity>_id`` + the Totals fields."""
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}")
     if source == "events":
@@ -88,7 +90,7 @@ async def totals(
 
 
 async def _platform_totals(
-    db: AsyncSession, entity: Entity, period: Period, base_id: int | None, platform: str
+    db: AsyncSession, entity: Scope, period: Period, base_id: int | None, platform: str
 ) -> pd.DataFrame:
     owner = getattr(PlatformSession, f"{entity}_id")
     where = [
@@ -114,7 +116,7 @@ async def _platform_totals(
 
 
 async def _event_totals(
-    db: AsyncSession, entity: Entity, period: Period, base_id: int | None, as_of: datetime
+    db: AsyncSession, entity: Scope, period: Period, base_id: int | None, as_of: datetime
 ) -> pd.DataFrame:
     owner = getattr(LiveSession, f"{entity}_id")
     scope: list[ColumnElement[bool]] = [owner.is_not(None)]

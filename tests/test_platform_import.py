@@ -4,7 +4,7 @@ and counted as the platform's own source, never added to our events."""
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import aiohttp
@@ -14,6 +14,7 @@ from platform_support import broadcast, count_events, session_of, theme_id
 from rollup_support import row_count
 from sqlalchemy import select
 
+from analytics.periods import Period, totals
 from analytics.platform.models import PlatformSession
 from livebase.api.state import DB_SESSIONS
 
@@ -159,3 +160,16 @@ async def test_the_nearest_session_by_actual_else_scheduled_start_wins(world: Wo
     status, report = await post(world, csv([ROWS[0]]).encode())
     assert status == 200, report
     assert report["broadcasts"][0]["session_id"] == near.id
+
+
+async def test_a_base_day_counts_external_broadcasts_too(world: World) -> None:
+    status, _ = await post(world, csv().encode())
+    assert status == 200
+    period = Period.of("day", date(2025, 5, 1), "Asia/Shanghai")
+    async with world.api.app[DB_SESSIONS]() as db:
+        base = await totals(db, "base", period, source="douyin")
+        ours = await totals(db, "base", period)
+    (row,) = base.to_dict("records")
+    assert row["base_id"] == world.ids["haifeng.base"]
+    assert (row["uv"], row["gmv_fen"], row["peak_concurrent"]) == (880, 230_050, 120)
+    assert ours.empty  # no events: the platform's figures are not ours
