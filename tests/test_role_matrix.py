@@ -77,6 +77,7 @@ ACCESS: dict[str, tuple[str, str, str]] = {
     # Analytics: events name their base in the body (tests/test_events.py refuses other bases').
     "POST /events": MANAGERS, "GET /bases/{base}/analytics/live": MANAGERS,
     "GET /bases/{base}/rooms/{key}/live": HOST_OWN,
+    "GET /bases/{base}/reports/daily": MANAGERS, "GET /reports/daily": ADMIN_ONLY,
     **_crud("shops", read=(BASE, OWN, NONE), create=(BASE, OWN, NONE), write=(BASE, OWN, NONE)),
     "GET /bases/{base}/shops/{key}/listings": (BASE, OWN, NONE),
     "PUT /bases/{base}/shops/{key}/listings": (BASE, OWN, NONE),

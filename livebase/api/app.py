@@ -18,6 +18,7 @@ from livebase.api import (
     live,
     pins_stream,
     products,
+    reports,
     shops,
     tokens,
     webhooks,
@@ -41,6 +42,7 @@ OPENAPI = web.AppKey("openapi", dict)
 def all_endpoints() -> list[Endpoint]:
     endpoints = [*catalog.ENDPOINTS, *tokens.ENDPOINTS, *live.ENDPOINTS]
     endpoints += [*events.ENDPOINTS, *counters.ENDPOINTS, *shops.ENDPOINTS]
+    endpoints += reports.ENDPOINTS
     for spec in SPECS:
         endpoints.extend(spec.endpoints())
     return endpoints
