@@ -7,10 +7,14 @@ same code the rollup consumer runs. Reports then read only the rollups.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from kpi_day_support import AS_OF, EVENTS, HOST_OF, ROOMS
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -119,3 +123,24 @@ def renumber(
 def at(clock: str) -> datetime:
     """A time of the dataset's day, UTC."""
     return datetime.fromisoformat(f"{DAY.isoformat()}T{clock}+00:00").astimezone(UTC)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def chromium(profile: Path, *more: str) -> subprocess.CompletedProcess[bytes]:
+    """Run headless Chromium, which reaches nothing outside (no updates, sync or QUIC)."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is not installed (apt-get install chromium; scripts/setup.sh --test)"
+        if IN_CI:
+            pytest.fail(f"{message}; in CI every test must run")
+        pytest.skip(message)
+    args = [
+        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", f"--user-data-dir={profile}", *more,
+    ]  # fmt: skip
+    run = subprocess.run(args, capture_output=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr.decode(errors="replace")[-2000:]
+    return run

@@ -210,8 +210,11 @@ def _products(found: Sequence[query.ProductFigures]) -> tuple[list[ProductRow], 
 
 
 def _charts(period: Period, w: Window) -> Charts:
+    """Every bucket of the day for every room: 0 viewers when off air, GMV carried forward."""
     frame = period.minutes
     rooms = {s: m.room for s, m in period.meta.items()}
+    day_minutes = int((w.end - w.start).total_seconds() // 60)
+    buckets = range(0, day_minutes, BUCKET_MINUTES)
     viewers: list[Series] = []
     gmv: list[Series] = []
     if not frame.empty:
@@ -223,16 +226,20 @@ def _charts(period: Period, w: Window) -> Charts:
         for room, rows in frame.groupby("room", sort=True):
             per_minute = rows.groupby("minute").agg(v=("viewers", "sum"), b=("bucket", "first"))
             peak: dict[Any, Any] = per_minute.groupby("b")["v"].max().to_dict()
-            viewers.append(Series(str(room), [(int(b), int(v)) for b, v in peak.items()]))
-            sold: dict[Any, Any] = rows.groupby("bucket")["gmv_fen"].sum().cumsum().to_dict()
-            gmv.append(Series(str(room), [(int(b), int(v)) for b, v in sold.items()]))
+            viewers.append(Series(str(room), [(b, int(peak.get(b, 0))) for b in buckets]))
+            sold: dict[Any, Any] = rows.groupby("bucket")["gmv_fen"].sum().to_dict()
+            so_far, points = 0, []
+            for b in buckets:
+                so_far += int(sold.get(b, 0))
+                points.append((b, so_far))
+            gmv.append(Series(str(room), points))
     themes = period.totals("theme")
     names = {m.theme_id or 0: (m.theme_zh, m.theme_en) for m in period.meta.values()}
     by_theme = sorted(
         ((*names.get(t, ("", "")), v.gmv_fen) for t, v in themes.items()),
         key=lambda x: (-x[2], x[0]),
     )
-    return Charts(BUCKET_MINUTES, viewers, gmv, by_theme)
+    return Charts(BUCKET_MINUTES, day_minutes, viewers, gmv, by_theme)
 
 
 async def build_daily_report(

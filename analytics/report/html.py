@@ -12,7 +12,7 @@ from html import escape
 from analytics.report import fmt, svg
 from analytics.report.i18n import Lang, t
 from analytics.report.model import HEADLINE, Compared, DailyReport, Headline, ProductRow
-from analytics.report.tables import RANK_COLUMNS, rank_label
+from analytics.report.tables import RANK_COLUMNS, rank_label, rank_value
 
 CSS = """
 :root{--ink:#1d2433;--muted:#5b6475;--line:#dde2ea;--up:#0a7d3b;--down:#c0392b;--card:#f6f8fb}
@@ -30,7 +30,7 @@ h3{font-size:1rem;margin:14px 0 6px}
 .card .value{font-size:1.35rem;font-weight:650;font-variant-numeric:tabular-nums}
 .card .cmp{font-size:.8rem;color:var(--muted)}
 .up{color:var(--up)}.down{color:var(--down)}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:16px}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:16px}
 figure{margin:0}figcaption{font-weight:600;margin-bottom:4px}
 .chart text{font-size:11px;fill:var(--muted)}
 .chart .ytick,.chart .bar-name{text-anchor:end}
@@ -119,8 +119,8 @@ def _ranking(rows: list[dict[str, object]], entity: str, lang: Lang) -> str:
     body = []
     for row in rows:
         name = row.get("host") if entity == "host" else row.get(f"theme_{lang}")
-        body.append([str(name or t("none", lang)),
-                     *(_show(k, row.get(c), c) for c, k in RANK_COLUMNS)])  # fmt: skip
+        shown = [_show(k, rank_value(row, c, lang), c) for c, k in RANK_COLUMNS]
+        body.append([str(name or t("none", lang)), *shown])
     return _table(columns, body) + f'<p class="note">{_e(t("ranking_note", lang))}</p>'
 
 
@@ -164,10 +164,10 @@ def _charts(report: DailyReport, lang: Lang) -> str:
     charts = report.charts
     if charts is None:
         return ""
-    day = 24 * 60
+    day = charts.day_minutes
     viewers = svg.line_chart(
         charts.viewers_by_room, label=t("viewers_by_room", lang), x_max=day,
-        y_format=lambda v: f"{v:,.0f}",
+        y_format=lambda v: f"{v:,.0f}", y_min_top=4,
     )  # fmt: skip
     gmv = svg.line_chart(
         charts.gmv_by_room, label=t("gmv_by_room", lang), x_max=day,

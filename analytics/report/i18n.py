@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 Lang = Literal["zh", "en"]
@@ -108,3 +109,16 @@ def t(key: str, lang: Lang) -> str:
     """The word for ``key``; an unknown key is a bug, so it raises ``KeyError``."""
     zh, en = _WORDS[key]
     return zh if lang == "zh" else en
+
+
+_BELOW = re.compile(r"below minimum exposure: (\d+) UV < (\d+)")
+
+
+def unranked_reason(reason: str | None, lang: Lang) -> str | None:
+    """:mod:`analytics.ranking`'s reason for leaving an entity unranked, in ``lang``."""
+    if reason is None or lang == "en":
+        return reason
+    if reason == "no viewers":
+        return "无观众"
+    below = _BELOW.fullmatch(reason)
+    return f"观看人数不足：{below[1]} < {below[2]}" if below else reason

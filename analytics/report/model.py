@@ -100,6 +100,7 @@ class Anomaly:
 @dataclass(frozen=True, slots=True)
 class Charts:
     bucket_minutes: int
+    day_minutes: int  #: length of the local day (1,440 but across a DST change)
     viewers_by_room: list[Series]  #: concurrent viewers, the highest minute of each bucket
     gmv_by_room: list[Series]  #: paid GMV so far in the day, fen
     gmv_by_theme: list[tuple[str, str, int]]  #: (name zh, name en, paid GMV in fen)

@@ -33,10 +33,17 @@ def nice_ceiling(value: float) -> float:
 
 
 def line_chart(
-    series: Sequence[Series], *, label: str, x_max: int, y_format: Callable[[float], str]
+    series: Sequence[Series],
+    *,
+    label: str,
+    x_max: int,
+    y_format: Callable[[float], str],
+    y_min_top: float = 1.0,
 ) -> str:
-    """One line per series over ``[0, x_max]`` minutes of the day."""
-    top = nice_ceiling(max((v for s in series for _, v in s.points), default=0))
+    """One line per series over ``[0, x_max]`` minutes of the day; the y axis reaches at
+    least ``y_min_top`` (4 keeps the ticks of a count whole)."""
+    highest = max((v for s in series for _, v in s.points), default=0)
+    top = 4 * nice_ceiling(max(highest, y_min_top) / 4)  # four gridlines at round values
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(minute: float) -> float:
@@ -78,12 +85,12 @@ def bar_chart(
     bars: Sequence[tuple[str, float]], *, label: str, value_format: Callable[[float], str]
 ) -> str:
     """Horizontal bars, largest first as given."""
-    row, name_w, value_w = 28, 150, 110
+    width, row, name_w, value_w = 400, 26, 120, 90
     height = max(1, len(bars)) * row + 8
     top = nice_ceiling(max((v for _, v in bars), default=0))
-    plot_w = WIDTH - name_w - value_w
+    plot_w = width - name_w - value_w
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
         f'aria-label="{escape(label)}">'
     ]
     for i, (name, value) in enumerate(bars):

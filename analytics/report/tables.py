@@ -20,7 +20,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from analytics.report.fmt import KIND, yuan_decimal
-from analytics.report.i18n import Lang, t
+from analytics.report.i18n import Lang, t, unranked_reason
 from analytics.report.model import HEADLINE, DailyReport, ProductRow
 
 Cell = int | float | Decimal | str | None
@@ -107,12 +107,18 @@ def rank_label(column: str, lang: Lang) -> str:
     return _label(key, lang) if key in KIND else t(key, lang)
 
 
+def rank_value(row: dict[str, Any], column: str, lang: Lang) -> Any:
+    value = row.get(column)
+    return unranked_reason(value, lang) if column == "unranked_reason" else value
+
+
 def _ranking(key: str, rows: list[dict[str, Any]], lang: Lang) -> Table:
     entity = "host" if key == "hosts" else "theme"
     out: list[list[Cell]] = []
     for row in rows:
         name = row.get("host") if entity == "host" else row.get(f"theme_{lang}")
-        out.append([name or t("none", lang), *(cell(k, row.get(c)) for c, k in RANK_COLUMNS)])
+        out.append([name or t("none", lang), *(cell(k, rank_value(row, c, lang))
+                                               for c, k in RANK_COLUMNS)])  # fmt: skip
     columns = [t(entity, lang), *(rank_label(c, lang) for c, _ in RANK_COLUMNS)]
     return Table(key, t(key, lang), columns, ["text", *(k for _, k in RANK_COLUMNS)], out)
 
@@ -158,10 +164,13 @@ def _timeline(report: DailyReport, lang: Lang) -> Table:
     if report.charts is not None:
         gmv = {(s.label, m): v for s in report.charts.gmv_by_room for m, v in s.points}
         for series in report.charts.viewers_by_room:
+            sold = 0
             for minute, viewers in series.points:
-                so_far = gmv.get((series.label, minute))
-                rows.append([f"{minute // 60:02d}:{minute % 60:02d}", series.label, viewers,
-                             cell("money", so_far)])  # fmt: skip
+                so_far = gmv.get((series.label, minute), 0)
+                if viewers or so_far != sold:  # the buckets where something happened
+                    rows.append([f"{minute // 60:02d}:{minute % 60:02d}", series.label,
+                                 viewers, cell("money", so_far)])  # fmt: skip
+                sold = so_far
     columns = [t("time", lang), t("room", lang), t("viewers", lang), t("gmv_so_far", lang)]
     return Table("timeline", t("timeline", lang), columns, ["text", "text", "count", "money"],
                  sorted(rows, key=lambda r: (str(r[1]), str(r[0]))))  # fmt: skip
