@@ -189,7 +189,8 @@ if [ "$want_test" -eq 1 ]; then
   if [ -x /usr/bin/chromium ]; then
     step "chromium found: /usr/bin/chromium"
   elif is_root && command -v apt-get >/dev/null 2>&1; then
-    apt_install chromium || die "could not install chromium (needed to render the HTML report)"
+    apt_install chromium fonts-noto-cjk ||
+      die "could not install chromium (needed to render the HTML report)"
   else
     warn "chromium is not installed and this is not root, so it cannot be installed here.
          The HTML report test will be skipped. Install it with: sudo apt-get install chromium"

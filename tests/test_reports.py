@@ -248,3 +248,19 @@ async def test_city_wide_adds_up_the_bases(world: World, loaded: LoadedDay) -> N
     report = await report_of(world, base=None)
     assert (report.scope, report.base, report.timezone) == ("city", None, "Asia/Shanghai")
     assert report.has_data and report.figure("gmv_fen") == 9_900 + 19_900 + 12_800
+
+
+async def test_a_session_left_live_does_not_run_on_for_ever(
+    world: World, loaded: LoadedDay
+) -> None:
+    async with world.api.app[DB_SESSIONS]() as db:
+        # S32 started 21:00 and is still marked live: the next morning it is on air since
+        # midnight…
+        next_day = await build_daily_report(db, DAY + timedelta(days=1), base="haifeng",
+                                            as_of=at("21:00") + timedelta(hours=15))  # fmt: skip
+        assert [(s.title, s.live_seconds) for s in next_day.sessions] == [("S32", 12 * 3600)]
+        # …but a week later, with no event for days, it was left behind: it ended at its
+        # last event and later days have no data.
+        later = await build_daily_report(db, DAY + timedelta(days=5), base="haifeng",
+                                         as_of=AS_OF + timedelta(days=7))  # fmt: skip
+        assert not later.has_data

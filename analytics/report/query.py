@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -39,6 +39,7 @@ DISTINCT = {
     "interacting_uv": "interacting",
 }
 GROUPS = ("all", "session", "host", "theme")
+STALE_LIVE = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +150,9 @@ async def live_seconds(
     """Per session on air in the window: (seconds on air inside it, start, end or None).
 
     A session runs from its ``stream.started`` (else its first event) to its ``stream.ended``
-    (else its last event, or ``as_of`` while it is still live), clipped to the window.
+    (else its last event, or ``as_of`` while it is still live), clipped to the window. A session
+    marked live whose last event is more than :data:`STALE_LIVE` old was left behind (a crash):
+    it ends at its last event rather than running on through every later day.
     """
     rows = await db.execute(
         select(SessionSpan, LiveSession.status)
@@ -165,7 +168,8 @@ async def live_seconds(
         end = span.ended_at
         if start is None:
             continue
-        if end is None and status is not SessionStatus.LIVE:
+        quiet = w.as_of - (span.last_event_at or start)
+        if end is None and (status is not SessionStatus.LIVE or quiet > STALE_LIVE):
             end = span.last_event_at
         until = end if end is not None else w.as_of
         seconds = (min(until, w.end) - max(start, w.start)).total_seconds()
