@@ -95,12 +95,12 @@ def bar_chart(
     ]
     for i, (name, value) in enumerate(bars):
         y = 4 + i * row
-        width = max(0.0, plot_w * value / top)
+        bar = max(0.0, plot_w * value / top)
         parts.append(
             f'<text x="{name_w - 8}" y="{y + 18}" class="bar-name">{escape(name)}</text>'
-            f'<rect x="{name_w}" y="{y + 4}" width="{width:.1f}" height="{row - 10}" '
+            f'<rect x="{name_w}" y="{y + 4}" width="{bar:.1f}" height="{row - 10}" '
             f'fill="{color(i)}" rx="2"/>'
-            f'<text x="{name_w + width + 6:.1f}" y="{y + 18}" class="bar-value">'
+            f'<text x="{name_w + bar + 6:.1f}" y="{y + 18}" class="bar-value">'
             f"{escape(value_format(value))}</text>"
         )
     parts.append("</svg>")
