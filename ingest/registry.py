@@ -31,7 +31,16 @@ from ingest.rtmp.interfaces import Publisher, PublishGrant, PublishRequest
 from livebase import stream_keys
 from livebase.bus import STREAM_DOMAIN, Event, EventBus
 from livebase.credentials import mask
-from livebase.db.models import Destination, Host, LiveSession, Pin, Product, Room, SessionStatus
+from livebase.db.models import (
+    Destination,
+    Host,
+    LiveSession,
+    Pin,
+    Product,
+    RelayIncident,
+    Room,
+    SessionStatus,
+)
 
 __all__ = ["IngestSink", "LiveRegistry", "LiveRoom"]
 
@@ -380,4 +389,32 @@ class LiveRegistry:
                         state_changed_at=datetime.now(UTC),
                     )
                 )
+                if data["state"] in ("retrying", "failed"):
+                    await _record_incident(db, data)
         await self._bus.publish(STREAM_DOMAIN, event)
+
+
+async def _record_incident(db: AsyncSession, data: dict[str, Any]) -> None:
+    """Keep a relay break past the session's end (the daily report lists them).
+
+    One row per session and destination; events are delivered one at a time by a single
+    task, so reading then writing the row cannot race.
+    """
+    now = datetime.now(UTC)
+    dest = await db.get(Destination, data["destination_id"])
+    if dest is None:
+        return
+    key = (data["session_id"], dest.id)
+    incident = await db.get(RelayIncident, key)
+    if incident is None:
+        incident = RelayIncident(
+            session_id=key[0], destination_id=key[1], base_id=dest.base_id, retries=0,
+            failed=False, first_at=now,
+        )  # fmt: skip
+        db.add(incident)
+    if data["state"] == "failed":
+        incident.failed = True
+    else:
+        incident.retries += 1
+    incident.last_error = data["error"][:500]
+    incident.last_at = now

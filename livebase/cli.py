@@ -1,4 +1,5 @@
-"""The ``livebase`` command: serve, demo, db upgrade, token create, rooms, import.
+"""The ``livebase`` command: serve, demo, db upgrade, token create, rooms, import,
+report daily.
 
 Output meant for scripts (a token, a stream key) goes to stdout alone; progress, tables and
 messages for people go to stderr.
@@ -11,6 +12,8 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -19,6 +22,8 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics.report import FORMATS, LANGS, UnknownBase, build_daily_report, render
+from analytics.report.files import parse_day, write_atomic
 from livebase import cli_imports, stream_keys
 from livebase.auth import issue_token
 from livebase.db.engine import create_engine, session_factory
@@ -161,6 +166,39 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     return await run_demo(settings, duration=args.duration, console=err)
 
 
+async def _report_daily(settings: Settings, args: argparse.Namespace) -> int:
+    engine = create_engine(settings.effective_database_url)
+    try:
+        await upgrade(engine)
+        async with session_factory(engine)() as db, db.begin():
+            await seed_catalogue(db, settings)
+            try:
+                report = await build_daily_report(db, args.date, base=args.base)
+            except UnknownBase as exc:
+                raise CliError(f"{exc} (see `livebase rooms`)") from exc
+    finally:
+        await engine.dispose()
+    rendered = render(report, args.format, args.lang)
+    out: Path = args.out
+    try:
+        await asyncio.to_thread(write_atomic, out, rendered.body)
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    scope = report.base or "city-wide"
+    status = "" if report.has_data else " (no data for that day)"
+    err.print(
+        f"[green]wrote the {args.format} report of {scope} for {report.date}{status}:[/] {out}"
+    )
+    return 0
+
+
+def _date(value: str) -> date:
+    try:
+        return parse_day(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
 
@@ -205,6 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=_rooms)
     cli_imports.add_parser(sub)
+    rep = sub.add_parser("report", help="reports for base managers").add_subparsers(
+        dest="report_command", required=True, metavar="KIND"
+    )
+    p = rep.add_parser("daily", help="one local day's report of a base, or of the city")
+    scope = p.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--base", help="base slug, e.g. haifeng")
+    scope.add_argument("--city", action="store_true", help="every base (city-wide)")
+    p.add_argument("--date", required=True, type=_date, help="the base's local day, YYYY-MM-DD")
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--lang", choices=LANGS, default="zh", help="HTML, CSV and XLSX language")
+    p.add_argument("--out", required=True, type=Path, help="file to write")
+    p.set_defaults(run=_report_daily)
     return parser
 
 

@@ -4,7 +4,8 @@ It starts the service, seeds the sample bases, then acts as the people who use i
 real HTTP API and the real ingest: a merchant lists products (sample data, clearly marked), a
 manager plans a session, the host goes live (an ffmpeg test source pushed over RTMP as OBS
 pushes), pins products and sells. It prints where to look (API, HLS player, replay) and stops
-cleanly on Ctrl-C or after ``--duration`` seconds, leaving no child process behind.
+cleanly on Ctrl-C or after ``--duration`` seconds, leaving no child process behind. It ends with
+the base's daily report of what it drove (HTML, beside where the scheduled reports go).
 """
 
 from __future__ import annotations
@@ -15,16 +16,20 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import select
 
+from analytics.report import build_daily_report, fmt, render
+from analytics.report.files import report_path, write_atomic
 from ingest.process import ChildProcess
 from livebase import gi
 from livebase.api.state import DB_SESSIONS
 from livebase.auth import issue_token
-from livebase.db.models import Role
+from livebase.db.models import Base, Role
 from livebase.service import Running, running_service, stop_signals
 from livebase.settings import Settings
 
@@ -299,6 +304,37 @@ async def _wait_live(api: Driver, svc: Running, scene: Scene, within: float = 30
     raise DemoError("the demo stream did not go live; see the log lines above")
 
 
+async def daily_report(
+    svc: Running, settings: Settings, console: Console, *, expected_orders: int
+) -> None:
+    """Today's report of the base so far, from the rollups, once they hold the orders the
+    live counters saw (the rollup consumer runs a moment behind)."""
+    base = "haifeng"
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        async with svc.app[DB_SESSIONS]() as db:
+            timezone = await db.scalar(select(Base.timezone).where(Base.slug == base))
+            today = datetime.now(ZoneInfo(timezone or "Asia/Shanghai")).date()
+            report = await build_daily_report(db, today, base=base)
+        orders = report.figure("orders") if report.has_data else 0
+        if (orders or 0) >= expected_orders or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    # Beside, not in place of, the scheduled report of the whole day (written tomorrow).
+    path = report_path(settings.data_dir.resolve(), base, today, "demo.html")
+    await asyncio.to_thread(write_atomic, path, render(report, "html").body)
+    if report.has_data:
+        summary = (
+            f"{len(report.sessions)} session(s), {orders} orders, "
+            f"GMV {fmt.yuan(int(report.figure('gmv_fen') or 0))}, "
+            f"peak {report.figure('pcu') or 0} viewers, {len(report.anomalies)} anomalies"
+        )
+    else:
+        summary = "no data yet"
+    console.print(f"daily report ({today}): {summary}")
+    console.print(f"daily report: {path}")
+
+
 async def run_demo(settings: Settings, *, duration: float, console: Console) -> int:
     with stop_signals() as stop:
         return await _run(settings, duration, console, stop)
@@ -313,6 +349,7 @@ async def _run(settings: Settings, duration: float, console: Console, stop: asyn
         source = encoder(settings, svc.rtmp_url, scene.stream_key)
         await source.start()
         selling: asyncio.Task[int] | None = None
+        live_orders = 0
         stop_viewers = asyncio.Event()
         viewers: list[asyncio.Task[None]] = []
         try:
@@ -336,6 +373,7 @@ async def _run(settings: Settings, duration: float, console: Console, stop: asyn
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=duration or None)
             live = await api("GET", "/api/v1/bases/haifeng/analytics/live")
+            live_orders = live["orders"]
             console.print(
                 f"live counters: {live['concurrent_viewers']} watching now, "
                 f"peak {live['peak_concurrent_viewers']}, {live['orders']} orders, "
@@ -354,5 +392,6 @@ async def _run(settings: Settings, duration: float, console: Console, stop: asyn
             f"replay: {svc.http_url}/hls/haifeng/{scene.room}/{scene.session_id}/master.m3u8"
             + (f" · {orders} orders" if orders is not None else "")
         )
+        await daily_report(svc, settings, console, expected_orders=live_orders)
     console.print("demo stopped")
     return 0

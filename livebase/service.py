@@ -15,6 +15,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from analytics.pipeline import AnalyticsPipeline
+from analytics.report.schedule import DailyReports
 from ingest.destinations import destination_output
 from ingest.outputs.hls import Rung
 from ingest.pipeline import PipelineConfig
@@ -66,6 +67,7 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
     await runner.setup()
     registry: LiveRegistry | None = None
     analytics: AnalyticsPipeline | None = None
+    reports: DailyReports | None = None
     rtmp: RtmpServer | None = None
     srt: SrtServer | None = None
     try:
@@ -97,6 +99,8 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
             timedelta(hours=settings.analytics_lateness_hours),
         )
         await analytics.start()
+        reports = DailyReports(app[DB_SESSIONS], settings.data_dir.resolve(), settings.report_hour)
+        reports.start()
         rtmp = RtmpServer(
             registry, RtmpServerConfig(host=settings.listen_host, port=settings.rtmp_port)
         )
@@ -118,6 +122,8 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
             await rtmp.stop()
         if srt is not None:
             await srt.stop()
+        if reports is not None:
+            await reports.stop()
         if analytics is not None:
             await analytics.stop()
         # WHIP publishes end before the pipelines they feed.

@@ -151,6 +151,7 @@ class Settings(_Strict):
     recording_retention_days: int = Field(default=30, ge=1, le=3650)
     ingest_stats_seconds: float = Field(default=5.0, ge=1.0, le=60.0)
     analytics_lateness_hours: float = Field(default=24.0, gt=0.0, le=720.0)
+    report_hour: int = Field(default=7, ge=0, le=23)
     secret_key: SecretStr = SecretStr("")
     attribution_window_minutes: float = Field(default=30.0, ge=0.0, le=1440.0)
     themes: tuple[ThemeConfig, ...] = DEFAULT_THEMES

@@ -5,7 +5,8 @@
 # Run as root, it also installs libsrt (Debian's libsrt1.5-gnutls) for SRT ingest and push.
 #
 #   scripts/setup.sh           set up what the demo and the service need
-#   scripts/setup.sh --test    also make sure ffprobe is available (the test suite needs it)
+#   scripts/setup.sh --test    also make sure ffprobe and chromium are available (the test
+#                              suite needs them)
 #
 # Environment: PYTHON=/path/to/python3.x picks the interpreter used to create .venv
 # (it must be Python 3.11 or newer; otherwise the newest python3.x on PATH is used).
@@ -180,6 +181,19 @@ if [ "$want_test" -eq 1 ]; then
   else
     warn "ffprobe is not installed and this is not root, so it cannot be installed here.
          Tests that need ffprobe will fail. Install it with: sudo apt-get install ffmpeg"
+  fi
+fi
+
+# 5. Chromium for the test suite: the daily report's HTML is rendered in a real headless browser.
+if [ "$want_test" -eq 1 ]; then
+  if [ -x /usr/bin/chromium ]; then
+    step "chromium found: /usr/bin/chromium"
+  elif is_root && command -v apt-get >/dev/null 2>&1; then
+    apt_install chromium fonts-noto-cjk ||
+      die "could not install chromium (needed to render the HTML report)"
+  else
+    warn "chromium is not installed and this is not root, so it cannot be installed here.
+         The HTML report test will be skipped. Install it with: sudo apt-get install chromium"
   fi
 fi
 

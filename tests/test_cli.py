@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -115,6 +116,11 @@ def test_demo_runs_end_to_end_and_stops(env: dict[str, str]) -> None:
     assert "/hls/haifeng/studio-1/live.m3u8" in result.stderr
     replay = Path(env["LIVEBASE_DATA_DIR"]) / "hls/haifeng/studio-1/1/source/replay.m3u8"
     assert replay.read_text().rstrip().endswith("#EXT-X-ENDLIST"), "the recording was closed"
+    # It ends with the base's daily report of what it drove.
+    report = re.search(r"daily report: (\S+\.demo\.html)", result.stderr)
+    assert report is not None, result.stderr
+    assert "¥" in Path(report.group(1)).read_text(encoding="utf-8")
+    assert re.search(r"daily report \(\d{4}-\d{2}-\d{2}\): 1 session\(s\)", result.stderr)
 
 
 def processes_mentioning(text: str) -> list[int]:

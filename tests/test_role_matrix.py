@@ -79,6 +79,7 @@ ACCESS: dict[str, tuple[str, str, str]] = {
     "GET /bases/{base}/rooms/{key}/live": HOST_OWN,
     "GET /bases/{base}/rankings": MANAGERS, "GET /rankings": ADMIN_ONLY,
     "POST /bases/{base}/imports/douyin-compass": MANAGERS,
+    "GET /bases/{base}/reports/daily": MANAGERS, "GET /reports/daily": ADMIN_ONLY,
     **_crud("shops", read=(BASE, OWN, NONE), create=(BASE, OWN, NONE), write=(BASE, OWN, NONE)),
     "GET /bases/{base}/shops/{key}/listings": (BASE, OWN, NONE),
     "PUT /bases/{base}/shops/{key}/listings": (BASE, OWN, NONE),

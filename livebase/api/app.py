@@ -20,6 +20,7 @@ from livebase.api import (
     pins_stream,
     products,
     rankings,
+    reports,
     shops,
     tokens,
     webhooks,
@@ -44,6 +45,7 @@ def all_endpoints() -> list[Endpoint]:
     endpoints = [*catalog.ENDPOINTS, *tokens.ENDPOINTS, *live.ENDPOINTS]
     endpoints += [*events.ENDPOINTS, *counters.ENDPOINTS, *shops.ENDPOINTS]
     endpoints += [*rankings.ENDPOINTS, *imports.ENDPOINTS]
+    endpoints += reports.ENDPOINTS
     for spec in SPECS:
         endpoints.extend(spec.endpoints())
     return endpoints

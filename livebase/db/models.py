@@ -361,6 +361,29 @@ class Destination(Timestamps, Model):
     state_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class RelayIncident(Model):
+    """A session's relay to one destination broke (retried) or gave up (failed).
+
+    The destination row keeps only its current state, which goes back to ``idle`` when the
+    session ends; this keeps what happened, one row per session and destination, so that the
+    daily report can name the sessions whose relay failed.
+    """
+
+    __tablename__ = "relay_incidents"
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    destination_id: Mapped[int] = mapped_column(
+        ForeignKey("destinations.id", ondelete="CASCADE"), primary_key=True
+    )
+    base_id: Mapped[int] = mapped_column(ForeignKey("bases.id", ondelete="CASCADE"), index=True)
+    retries: Mapped[int] = mapped_column(Integer, default=0)  #: times it broke and was retried
+    failed: Mapped[bool] = mapped_column(default=False)  #: gave up (the platform refused)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Pin(Model):
     """A product pinned during a live session, from pinned_at until unpinned_at."""
 
