@@ -58,6 +58,7 @@ def parse_checked(deliveries: Sequence[Delivery], what: str) -> list[Checked]:
     entries); events of entries of their own take the full road."""
     flat: list[dict[str, Any]] = []
     received: list[datetime] = []
+    moments: list[datetime | None] = []
     single: list[Delivery] = []
     times: dict[str, datetime] = {}  # the events of a packed entry share its message id
     for delivery in deliveries:
@@ -69,8 +70,9 @@ def parse_checked(deliveries: Sequence[Delivery], what: str) -> list[Checked]:
             at = times[delivery.message_id] = received_at(delivery)
         flat.append(delivery.document)
         received.append(at)
+        moments.append(delivery.occurred_at)
     out: list[Checked] = [(e.type, e.occurred_at, e) for _, e in parse_deliveries(single, what)]
-    for document, verdict in zip(flat, check_documents(flat, received), strict=True):
+    for document, verdict in zip(flat, check_documents(flat, received, moments), strict=True):
         if isinstance(verdict, EventSchemaError):
             log.warning("%s: skipping event %s: %s", what, document.get("event_id"), verdict)
             continue

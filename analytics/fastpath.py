@@ -19,13 +19,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import msgspec
 
 from analytics.schemas import MAX_CLOCK_SKEW, AnalyticsEvent, EventSchemaError, parse_event
 from analytics.structs import CURRENCY, SLUG, SOURCE, AnyEvent, EventStruct
+from livebase.bus.events import parse_times
 from livebase.settings import SLUG_RE
 
 Check = Callable[[Any], bool]
@@ -38,9 +39,6 @@ _source = re.compile(r"[a-z][a-z0-9_]{0,31}").fullmatch
 _currency = re.compile(r"[A-Z]{3}").fullmatch
 # Only the plain RFC 3339 shape: every string of it means the same to fromisoformat and to
 # pydantic. Other spellings pydantic may accept (unix times, "T"-less forms) take the slow road.
-_rfc3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
-).fullmatch
 _encoder = msgspec.json.Encoder()
 
 
@@ -72,30 +70,22 @@ _CHECKS: Final[dict[str, Check]] = {
 }
 
 
-def moment_of(when: str) -> datetime | None:
-    """``occurred_at`` as an aware UTC datetime, if it has the one RFC 3339 shape we vouch for."""
-    if _rfc3339(when) is None:
-        return None
-    try:
-        return datetime.fromisoformat(when).astimezone(UTC)
-    except ValueError:
-        return None
-
-
-def _vouch(event: EventStruct) -> datetime | None:
-    """When a struct msgspec accepted happened, if the checks msgspec leaves to us pass too;
-    None when only ``parse_event`` can tell."""
-    moment = moment_of(event.occurred_at)
+def _vouch(event: EventStruct, moment: datetime | None) -> bool:
+    """Whether a struct msgspec accepted passes the checks msgspec leaves to us, ``moment``
+    being its ``occurred_at`` by :func:`~livebase.bus.events.parse_times`; False when only
+    ``parse_event`` can tell."""
     if moment is None:
-        return None
+        return False
     for name, kind in event.PATTERNS:
         value = getattr(event, name)
         # None passed msgspec only where the schema allows it.
         if value is not None and not _CHECKS[kind](value):
-            return None
-    if event.PAIRED and (event.viewer_id is None) != (event.viewer_source is None):  # type: ignore[attr-defined]
-        return None
-    return moment
+            return False
+    return not (event.PAIRED and (event.viewer_id is None) != (event.viewer_source is None))  # type: ignore[attr-defined]
+
+
+def _times(events: Sequence[EventStruct | None]) -> list[datetime | None]:
+    return parse_times([None if e is None else e.occurred_at for e in events])
 
 
 def _structs(items: Sequence[Any]) -> list[EventStruct | None]:
@@ -161,10 +151,10 @@ def check_batch(
     batch = CheckedBatch()
     accepted, indices, places, seen = batch.items, batch.indices, batch.places, set()
     latest, earliest = now + max_skew, now - lateness
-    for index, (raw, event) in enumerate(zip(items, _structs(items), strict=True)):
-        moment = None if event is None else _vouch(event)
+    events = _structs(items)
+    for index, (raw, event, moment) in enumerate(zip(items, events, _times(events), strict=True)):
         item: Item
-        if event is not None and moment is not None and moment <= latest:
+        if event is not None and moment is not None and moment <= latest and _vouch(event, moment):
             item, event_id, place = (
                 event,
                 event.event_id,
@@ -207,15 +197,24 @@ Checked = tuple[str, datetime, EventStruct | AnalyticsEvent]
 def check_documents(
     documents: Sequence[dict[str, Any]],
     received: Sequence[datetime],
+    moments: Sequence[datetime | None],
     *,
     max_skew: timedelta = MAX_CLOCK_SKEW,
 ) -> list[Checked | EventSchemaError]:
     """Flat bus events as :func:`~analytics.schemas.from_bus_event` judges them, each against
-    when the bus received it; the slow road's verdict where the fast checks cannot vouch."""
+    when the bus received it; the slow road's verdict where the fast checks cannot vouch.
+
+    ``moments`` are their times as the bus's checks parsed them (``Delivery.occurred_at``).
+    """
     out: list[Checked | EventSchemaError] = []
-    for raw, at, event in zip(documents, received, _structs(documents), strict=True):
-        moment = None if event is None else _vouch(event)
-        if event is not None and moment is not None and moment <= at + max_skew:
+    events = _structs(documents)
+    for raw, at, event, moment in zip(documents, received, events, moments, strict=True):
+        if (
+            event is not None
+            and moment is not None
+            and moment <= at + max_skew
+            and _vouch(event, moment)
+        ):
             out.append((raw["type"], moment, event))
             continue
         try:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import os
 import random
@@ -111,6 +112,7 @@ def serve(data_dir: str, redis_url: str, port: int, ready: Any, first: bool) -> 
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         made = await _setup(app, settings) if first else None
+        gc.freeze()  # as ``livebase serve`` does once started
         await web.TCPSite(runner, "127.0.0.1", port, reuse_port=True).start()
         ready.send(made)
         await asyncio.Event().wait()
@@ -134,6 +136,7 @@ def count(data_dir: str, redis_url: str, ready: Any) -> None:
         pipeline = AnalyticsPipeline(app[BUS], app[DB_SESSIONS], app[COUNTERS], Path(data_dir))
         (counters,) = [c for c in pipeline.build() if c.group.endswith("counters")]
         counters.start()
+        gc.freeze()
         ready.send(None)
         await asyncio.Event().wait()
 

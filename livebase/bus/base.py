@@ -37,7 +37,7 @@ from livebase.bus.errors import BusClosedError, BusDecodeError
 from livebase.bus.events import (
     Delivery,
     Event,
-    check_document,
+    check_documents,
     decode_event,
     decode_packed,
     encode_event,
@@ -246,13 +246,14 @@ class EventBus(ABC):
         assert entry.packed is not None
         message_id, count = entry.message_id, entry.delivery_count
         deliveries: list[Delivery] = []
-        for index, item in enumerate(decode_packed(entry.packed, message_id)):
-            try:
-                document = check_document(item, f"message {message_id} event {index}")
-            except BusDecodeError as exc:
-                _skipped(stream, group, message_id, exc, "an event of message")
+        for checked in check_documents(decode_packed(entry.packed, message_id), message_id):
+            if isinstance(checked, BusDecodeError):
+                _skipped(stream, group, message_id, checked, "an event of message")
                 continue
-            deliveries.append(Delivery(stream, message_id, None, count, document=document))
+            document, moment = checked
+            deliveries.append(
+                Delivery(stream, message_id, None, count, document=document, occurred_at=moment)
+            )
         return deliveries
 
     @abstractmethod

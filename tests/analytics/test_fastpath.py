@@ -20,7 +20,7 @@ from analytics.schemas import (
 )
 from analytics.structs import STRUCTS
 from livebase.bus import Delivery
-from livebase.bus.events import check_document, decode_packed
+from livebase.bus import events as bus_events
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 FOREVER = timedelta(days=36500)
@@ -79,11 +79,13 @@ def verdict(raw: Any) -> tuple[bool, Any]:
         assert {p.field for p in batch.problems} == set(exc.fields), raw
         return False, set(exc.fields)
     assert batch.problems == [], (raw, batch.problems)
-    (flat,) = decode_packed(batch.packed())
+    (flat,) = bus_events.decode_packed(batch.packed())
     assert orjson.loads(batch.payloads()[0]) == flat
-    delivery = Delivery("analytics", "1-0", None, 1, document=check_document(flat, "test"))
+    ((document, moment),) = bus_events.check_documents([flat], "1-0")  # type: ignore[misc]
+    assert (document, moment) == (flat, bus_events.parse_times([flat["occurred_at"]])[0]), raw
+    delivery = Delivery("analytics", "1-0", None, 1, document=flat)
     assert delivery.event == reference, raw
-    ((kind, moment, event),) = check_documents([flat], [NOW])  # type: ignore[misc]
+    ((kind, moment, event),) = check_documents([flat], [NOW], [moment])  # type: ignore[misc]
     expected = from_bus_event(reference, now=NOW)
     assert (kind, moment) == (expected.type, expected.occurred_at), raw
     for name in type(expected).model_fields:
@@ -152,3 +154,14 @@ def test_lateness_and_duplicates() -> None:
     assert batch.indices == [1]
     assert batch.duplicates == 1
     assert [(p.index, p.field) for p in batch.problems] == [(0, "occurred_at"), (3, "(event)")]
+
+
+def test_times_of_a_batch_are_judged_one_by_one() -> None:
+    good = ["2025-05-01T11:59:00Z", "2025-05-01T19:59:00.5+08:00"]
+    expected = [NOW - timedelta(minutes=1), NOW - timedelta(minutes=1) + timedelta(seconds=0.5)]
+    assert bus_events.parse_times(good) == expected
+    # One odd value leaves the others as they are; two values in one string are not two.
+    odd: list[Any] = [*good, "2025-02-30T11:59:00Z", None, 5, "\n".join(good)]
+    assert bus_events.parse_times(odd) == [*expected, None, None, None, None]
+    arabic = "٢٠٢٥-05-01T11:59:00Z"  # digits, but not ASCII ones
+    assert bus_events.parse_times([*good, arabic]) == [*expected, None]
