@@ -15,6 +15,10 @@ Semantics follow Redis Streams, and :class:`~livebase.bus.memory.InProcessBus` c
 * An entry that is not a valid event (written by a foreign producer, or corrupt) is never
   handed to a handler: it is logged as a warning naming the message id and acknowledged, so
   it cannot block the group. It stays in the stream for inspection until trimmed.
+* A packed entry (:meth:`EventBus.publish_packed`) holds many events: each is one
+  :class:`Delivery` with the entry's message id, and acknowledging that id acknowledges them
+  all. An invalid event inside one is logged and left out; an entry with no valid event at all
+  is treated as above.
 * With ``maxlen`` the stream is trimmed approximately (like ``XADD MAXLEN ~``): at least the
   newest ``maxlen`` entries are kept, older ones go in batches.
 
@@ -107,26 +111,14 @@ class EventBus(ABC):
             return []
         return await self._append(stream, payloads)
 
-    async def publish_encoded(self, stream: str, payloads: Sequence[bytes]) -> list[str]:
-        """Append entries already encoded as :func:`encode_event` would, all or none.
-
-        For hot paths that validate and encode events themselves, where building an
-        :class:`Event` per event would cost more than the rest of the path (analytics ingest).
-        The caller vouches for the bytes; a consumer still skips an entry that does not decode.
-        """
-        self._check_open()
-        check_name("stream", stream)
-        if not payloads:
-            return []
-        return await self._append(stream, list(payloads))
-
     async def publish_packed(self, stream: str, packed: bytes) -> str:
         """Append one packed entry: a JSON array of flat events (``events.FLAT_ENVELOPE``);
         return its message id.
 
         One ``XADD`` for a whole batch instead of one per event: Redis's share of ingest
         becomes a copy of bytes. Consumers get one :class:`Delivery` per event, all with the
-        entry's message id. The caller vouches for the bytes as for :meth:`publish_encoded`.
+        entry's message id, and acknowledge the entry once. Nothing is checked here (hot paths
+        check their events themselves); consumers skip and log the events that are not valid.
         """
         self._check_open()
         check_name("stream", stream)
