@@ -4,7 +4,8 @@ Compared, in the same run and against the same Redis, with what Redis itself tak
 ``redis-benchmark -P 50 XADD`` of one encoded event per entry. Prints both rates, their ratio,
 and how far the live counters lag behind while the load runs.
 
-    .venv/bin/python -m benchmarks.events_ingest [--seconds 10] [--connections 4] [--api 1]
+    .venv/bin/python -m benchmarks.events_ingest [--seconds 10] [--connections 8] [--api 1]
+        [--rate EVENTS_PER_S]
 
 Processes, as in production with Redis: the API (``--api`` of them on one port with
 ``SO_REUSEPORT``), one analytics process running the live-counters consumer group, a Redis of
@@ -185,11 +186,19 @@ class Load:
         self.number = 0
         self.accepted = 0
         self.stop = False
+        # With --rate, request n is due at start + n * interval (open loop); 0: at once.
+        self.interval = 0.0
+        self.start = time.perf_counter()
 
     async def connection(self) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         try:
             while not self.stop:
+                if self.interval:
+                    due = self.start + self.number * self.interval - time.perf_counter()
+                    if due > 0:
+                        await asyncio.sleep(due)
+                        continue
                 self.number += 1
                 template = self.requests[self.number % len(self.requests)]
                 writer.write(template.replace(PLACEHOLDER, b"R%07d" % self.number))
@@ -240,16 +249,18 @@ async def drive(
     port: int,
     token: str,
     where: tuple[int, str],
-    seconds: float,
-    connections: int,
+    args: argparse.Namespace,
     pids: dict[str, list[int]],
 ) -> tuple[int, float, list[float], dict[str, float]]:
     session, room = where
+    seconds, connections = args.seconds, args.connections
     load = Load(port, token, templates(session, room))
     # One batch first, so that the first timed requests find a warm process.
     load.stop = True
     await load.connection()
-    load.stop, load.accepted = False, 0
+    load.stop, load.accepted, load.number = False, 0, 0
+    load.interval = BATCH / args.rate if args.rate else 0.0
+    load.start = time.perf_counter()
     stop = asyncio.Event()
     lags = asyncio.create_task(probe(f"http://127.0.0.1:{port}", token, session, room, stop))
     before = cpu_seconds(pids)
@@ -291,8 +302,11 @@ def uptime() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--api", type=int, default=1, help="API processes on the port")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="offered events/s (default: as fast as taken)"
+    )
     args = parser.parse_args()
     for tool in ("redis-server", "redis-benchmark"):
         if shutil.which(tool) is None:
@@ -324,7 +338,7 @@ def main() -> None:
                 "Redis": [redis.pid],
             }
             events, seconds, lags, cpu = asyncio.run(
-                drive(api_port, token, (session, room), args.seconds, args.connections, pids)
+                drive(api_port, token, (session, room), args, pids)
             )
             payload = sample_payload(session, room)
             reference = redis_reference(redis_port, payload, 1_000_000)
@@ -336,8 +350,9 @@ def main() -> None:
             redis.wait()
     ours = events / seconds
     print(f"load average before / after: {load_before} / {uptime()}")
+    offered = f", offered {args.rate:,.0f}/s" if args.rate else ""
     print(f"events:            {events:,} in batches of {BATCH:,}, {args.connections} connections,"
-          f" {args.api} API process(es)")  # fmt: skip
+          f" {args.api} API process(es){offered}")  # fmt: skip
     print(f"POST /api/v1/events: {ours:,.0f} events/s ({seconds:.2f} s)")
     print(f"redis-benchmark XADD -P 50: {reference:,.0f} entries/s ({len(payload)} B each)")
     print(f"ratio (ours / Redis alone): {ours / reference:.2f}")
