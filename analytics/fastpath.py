@@ -1,155 +1,107 @@
-"""Batch validation for the ingest hot path, agreeing with :func:`~analytics.schemas.parse_event`.
+"""Batch validation for the hot paths, agreeing with :func:`~analytics.schemas.parse_event`.
 
-Building the pydantic models for every event costs about ten times what the rest of ingest
-does, so :func:`check_batch` first tries plain checks driven by the table below, which is a
-restatement of the schemas. Any event the fast checks do not accept outright goes through
+Building the pydantic models for every event costs several times what the rest of ingest
+does, so :func:`check_batch` (ingest) and :func:`check_documents` (consumers) first check the
+whole batch against the msgspec restatement of the schemas (:mod:`analytics.structs`), then
+do here what msgspec does not: string patterns, the shape of ``occurred_at``, the pair rule of
+orders and the time bounds. Any event these checks do not accept outright goes through
 ``parse_event``, which has the last word and the exact error messages. The fast path may
 therefore be stricter than the schemas (a timestamp as a number, say, takes the slow road) but
 never looser; ``tests/analytics/test_fastpath.py`` holds the two together.
 
-The output is what :func:`~analytics.schemas.to_bus_event` would make: the envelope plus
-``data`` holding every non-envelope field with its default, and unknown keys dropped.
+An accepted event leaves as the flat event the bus carries in a packed entry
+(:data:`~livebase.bus.events.FLAT_ENVELOPE`): every field of its schema with its default,
+unknown keys dropped.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Final
 
-import orjson
+import msgspec
 
-from analytics.schemas import (
-    ENVELOPE_FIELDS,
-    MAX_CLOCK_SKEW,
-    MAX_WATCH_SECONDS,
-    EventSchemaError,
-    parse_event,
-)
+from analytics.schemas import MAX_CLOCK_SKEW, AnalyticsEvent, EventSchemaError, parse_event
+from analytics.structs import CURRENCY, SLUG, SOURCE, AnyEvent, EventStruct
+from livebase.bus.events import parse_times
 from livebase.settings import SLUG_RE
 
 Check = Callable[[Any], bool]
+#: An accepted event as the bus carries it: a struct, or the schema's JSON dump of one that
+#: took the slow road.
+Item = EventStruct | dict[str, Any]
 
 _slug = re.compile(SLUG_RE).fullmatch
 _source = re.compile(r"[a-z][a-z0-9_]{0,31}").fullmatch
 _currency = re.compile(r"[A-Z]{3}").fullmatch
 # Only the plain RFC 3339 shape: every string of it means the same to fromisoformat and to
 # pydantic. Other spellings pydantic may accept (unix times, "T"-less forms) take the slow road.
-_rfc3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
-).fullmatch
+_encoder = msgspec.json.Encoder()
 
 
-def _id(value: Any) -> bool:
-    return type(value) is str and 1 <= len(value) <= 128
+def _cached(match: Callable[[str], object]) -> Check:
+    """A check of strings by ``match``, remembering the strings it passed: slugs, sources and
+    currencies repeat across events, and a set lookup is several times cheaper than a match."""
+    passed: set[str] = set()
 
-
-def _slug_ok(value: Any) -> bool:
-    return type(value) is str and _slug(value) is not None
-
-
-def _source_ok(value: Any) -> bool:
-    return type(value) is str and _source(value) is not None
-
-
-def _currency_ok(value: Any) -> bool:
-    return type(value) is str and _currency(value) is not None
-
-
-def _int(low: int, high: int | None = None) -> Check:
     def check(value: Any) -> bool:
-        return type(value) is int and value >= low and (high is None or value <= high)
+        if type(value) is not str:
+            return False
+        if value in passed:
+            return True
+        if match(value) is None:
+            return False
+        if len(passed) >= _MAX_REMEMBERED:
+            passed.clear()
+        passed.add(value)
+        return True
 
     return check
 
 
-_positive = _int(1)
-REQUIRED: Final = object()
-
-# (field, check, default): REQUIRED, or the default; a default of None also admits null.
-Spec = tuple[tuple[str, Check, object], ...]
-_SESSION: Spec = (("room", _slug_ok, REQUIRED), ("session_id", _positive, REQUIRED))
-_VIEWER: Spec = (*_SESSION, ("viewer_id", _id, REQUIRED), ("source", _source_ok, "player"))
-_ORDER: Spec = (
-    *_SESSION,
-    ("order_id", _id, REQUIRED),
-    ("platform", _source_ok, REQUIRED),
-    ("buyer_id", _id, REQUIRED),
-    ("product_id", _positive, None),
-    ("quantity", _positive, 1),
-    ("amount_fen", _int(0), REQUIRED),
-    ("currency", _currency_ok, "CNY"),
-    ("viewer_id", _id, None),
-    ("viewer_source", _source_ok, None),
-)
-
-#: ``(type, version) -> fields``: the schemas of :mod:`analytics.schemas`, restated.
-SPECS: Final[dict[tuple[str, int], Spec]] = {
-    ("stream.started", 1): (*_SESSION, ("host_id", _positive, None), ("theme", _slug_ok, None)),
-    ("stream.ended", 1): _SESSION,
-    ("viewer.joined", 1): _VIEWER,
-    ("viewer.heartbeat", 1): (*_VIEWER, ("watch_seconds", _int(1, MAX_WATCH_SECONDS), REQUIRED)),
-    ("viewer.left", 1): (*_VIEWER, ("watch_seconds", _int(0, MAX_WATCH_SECONDS), REQUIRED)),
-    ("interaction.liked", 1): (*_VIEWER, ("count", _positive, 1)),
-    ("interaction.commented", 1): _VIEWER,
-    ("interaction.shared", 1): _VIEWER,
-    ("interaction.followed", 1): _VIEWER,
-    ("product.impressed", 1): (
-        *_SESSION,
-        ("product_id", _positive, REQUIRED),
-        ("count", _positive, 1),
-        ("viewer_id", _id, None),
-        ("source", _source_ok, "player"),
-    ),
-    ("product.clicked", 1): (*_VIEWER, ("product_id", _positive, REQUIRED)),
-    ("order.created", 1): _ORDER,
-    ("order.paid", 1): _ORDER,
-    ("order.refunded", 1): (
-        *_SESSION,
-        ("order_id", _id, REQUIRED),
-        ("refund_id", _id, REQUIRED),
-        ("platform", _source_ok, REQUIRED),
-        ("amount_fen", _positive, REQUIRED),
-        ("currency", _currency_ok, "CNY"),
-    ),
+_MAX_REMEMBERED = 10_000
+_CHECKS: Final[dict[str, Check]] = {
+    SLUG: _cached(_slug),
+    SOURCE: _cached(_source),
+    CURRENCY: _cached(_currency),
 }
-_PAIRED: Final = frozenset({"order.created", "order.paid"})
 
 
-@dataclass(frozen=True, slots=True)
-class CheckedEvent:
-    """A valid event, as the bus envelope and ``data`` of :func:`to_bus_event`."""
+def _vouch(event: EventStruct, moment: datetime | None) -> bool:
+    """Whether a struct msgspec accepted passes the checks msgspec leaves to us, ``moment``
+    being its ``occurred_at`` by :func:`~livebase.bus.events.parse_times`; False when only
+    ``parse_event`` can tell."""
+    if moment is None:
+        return False
+    for name, kind in event.PATTERNS:
+        value = getattr(event, name)
+        # None passed msgspec only where the schema allows it.
+        if value is not None and not _CHECKS[kind](value):
+            return False
+    return not (event.PAIRED and (event.viewer_id is None) != (event.viewer_source is None))  # type: ignore[attr-defined]
 
-    index: int
-    event_id: str
-    type: str
-    version: int
-    occurred_at: datetime
-    base: str
-    data: dict[str, Any]
 
-    @property
-    def room(self) -> str:
-        return str(self.data["room"])
+def _times(events: Sequence[EventStruct | None]) -> list[datetime | None]:
+    return parse_times([None if e is None else e.occurred_at for e in events])
 
-    @property
-    def session_id(self) -> int:
-        return int(self.data["session_id"])
 
-    def payload(self) -> bytes:
-        """The bus entry, byte for byte what ``encode_event(to_bus_event(...))`` writes."""
-        return orjson.dumps(
-            {
-                "id": self.event_id,
-                "type": self.type,
-                "occurred_at": self.occurred_at,
-                "base": self.base,
-                "version": self.version,
-                "data": self.data,
-            }
-        )
+def _structs(items: Sequence[Any]) -> list[EventStruct | None]:
+    """Each item as its struct, or None where msgspec refuses it."""
+    try:
+        found: list[EventStruct | None] = msgspec.convert(items, type=list[AnyEvent], strict=True)
+        return found
+    except msgspec.ValidationError:
+        pass
+    out: list[EventStruct | None] = []
+    for item in items:
+        try:
+            out.append(msgspec.convert(item, type=AnyEvent, strict=True))
+        except msgspec.ValidationError:
+            out.append(None)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,49 +113,27 @@ class Problem:
     message: str
 
 
+Place = tuple[int, str, str]  # session id, base, room
+
+
 @dataclass(slots=True)
 class CheckedBatch:
-    events: list[CheckedEvent]
-    problems: list[Problem]
+    #: The accepted events in batch order, and the index in the batch of each.
+    items: list[Item] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+    #: ``(session id, base, room)`` → the batch indices of the accepted events that claim it.
+    places: dict[Place, list[int]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
     #: Repeats of an event id earlier in the same batch, dropped.
     duplicates: int = 0
 
+    def payloads(self) -> list[bytes]:
+        """Each accepted event encoded as a flat event."""
+        return [_encoder.encode(item) for item in self.items]
 
-def _fast(raw: Any) -> tuple[str, str, int, datetime, str, dict[str, Any]] | None:
-    """The checked event, or None when only ``parse_event`` can tell."""
-    if type(raw) is not dict:
-        return None
-    kind = raw.get("type")
-    version = raw.get("version", 1)
-    if type(version) is not int or type(kind) is not str:
-        return None
-    spec = SPECS.get((kind, version))
-    event_id, base, when = raw.get("event_id"), raw.get("base"), raw.get("occurred_at")
-    if spec is None or not _id(event_id) or not _slug_ok(base):
-        return None
-    if type(when) is not str or _rfc3339(when) is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(when).astimezone(UTC)
-    except ValueError:
-        return None
-    data: dict[str, Any] = {}
-    for name, check, default in spec:
-        value = raw.get(name, default)
-        if value is REQUIRED:
-            return None
-        if not (value is None and default is None) and not check(value):
-            return None
-        data[name] = value
-    if kind in _PAIRED and (data["viewer_id"] is None) != (data["viewer_source"] is None):
-        return None
-    return kind, str(event_id), version, moment, str(base), data
-
-
-def _slow(raw: Any, now: datetime, skew: timedelta) -> tuple[str, str, int, datetime, str, Any]:
-    event = parse_event(raw, now=now, max_skew=skew)
-    data = event.model_dump(mode="json", exclude=set(ENVELOPE_FIELDS))
-    return event.type, event.event_id, event.version, event.occurred_at, event.base, data
+    def packed(self) -> bytes:
+        """The accepted events as one JSON array of flat events: a packed bus entry."""
+        return _encoder.encode(self.items)
 
 
 def check_batch(
@@ -218,19 +148,29 @@ def check_batch(
     Events older than ``lateness`` (against ``now``) are refused: no rollup may change
     after the lateness window, so they could not be counted anyway.
     """
-    batch = CheckedBatch([], [])
+    batch = CheckedBatch()
+    accepted, indices, places, seen = batch.items, batch.indices, batch.places, set()
     latest, earliest = now + max_skew, now - lateness
-    seen: set[str] = set()
-    for index, raw in enumerate(items):
-        fast = _fast(raw)
-        if fast is not None and fast[3] <= latest:
-            kind, event_id, version, moment, base, data = fast
+    events = _structs(items)
+    for index, (raw, event, moment) in enumerate(zip(items, events, _times(events), strict=True)):
+        item: Item
+        if event is not None and moment is not None and moment <= latest and _vouch(event, moment):
+            item, event_id, place = (
+                event,
+                event.event_id,
+                (event.session_id, event.base, event.room),
+            )
         else:
             try:
-                kind, event_id, version, moment, base, data = _slow(raw, now, max_skew)
+                checked = parse_event(raw, now=now, max_skew=max_skew)
             except EventSchemaError as exc:
                 batch.problems.extend(Problem(index, f, m) for f, m in exc.errors)
                 continue
+            moment, event_id = checked.occurred_at, checked.event_id
+            item, place = (
+                checked.model_dump(mode="json"),
+                (checked.session_id, checked.base, checked.room),
+            )
         if moment < earliest:
             hours = lateness.total_seconds() / 3600
             message = f"older than the lateness window of {hours:g} h; it can no longer be counted"
@@ -240,5 +180,47 @@ def check_batch(
             batch.duplicates += 1
             continue
         seen.add(event_id)
-        batch.events.append(CheckedEvent(index, event_id, kind, version, moment, base, data))
+        accepted.append(item)
+        indices.append(index)
+        found = places.get(place)
+        if found is None:
+            places[place] = [index]
+        else:
+            found.append(index)
     return batch
+
+
+#: An event the consumers take: its type, when it happened, and its fields by attribute.
+Checked = tuple[str, datetime, EventStruct | AnalyticsEvent]
+
+
+def check_documents(
+    documents: Sequence[dict[str, Any]],
+    received: Sequence[datetime],
+    moments: Sequence[datetime | None],
+    *,
+    max_skew: timedelta = MAX_CLOCK_SKEW,
+) -> list[Checked | EventSchemaError]:
+    """Flat bus events as :func:`~analytics.schemas.from_bus_event` judges them, each against
+    when the bus received it; the slow road's verdict where the fast checks cannot vouch.
+
+    ``moments`` are their times as the bus's checks parsed them (``Delivery.occurred_at``).
+    """
+    out: list[Checked | EventSchemaError] = []
+    events = _structs(documents)
+    for raw, at, event, moment in zip(documents, received, events, moments, strict=True):
+        if (
+            event is not None
+            and moment is not None
+            and moment <= at + max_skew
+            and _vouch(event, moment)
+        ):
+            out.append((raw["type"], moment, event))
+            continue
+        try:
+            checked = parse_event(raw, now=at, max_skew=max_skew)
+        except EventSchemaError as exc:
+            out.append(exc)
+            continue
+        out.append((checked.type, checked.occurred_at, checked))
+    return out

@@ -20,8 +20,9 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics.constants import (
@@ -33,7 +34,8 @@ from analytics.constants import (
     session_scope,
 )
 from analytics.directory import SessionInfo
-from analytics.schemas import AnalyticsEvent, OrderPaidV1, ViewerLeftV1
+from analytics.fastpath import Checked
+from analytics.schemas import AnalyticsEvent
 
 VIEWER_TYPES = frozenset({"viewer.joined", "viewer.heartbeat", "viewer.left"})
 
@@ -79,25 +81,71 @@ class CounterUpdate:
 
 def plan(events: Iterable[AnalyticsEvent], sessions: dict[int, SessionInfo]) -> CounterUpdate:
     """The counter updates of a batch; events of sessions not in ``sessions`` are left out."""
+    return plan_checked([(e.type, e.occurred_at, e) for e in events], sessions)
+
+
+class _Days:
+    """:func:`local_day` by quarter hour: every zone's offset and change of offset today falls
+    on a quarter hour, and a quarter whose two ends disagree is not remembered."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, str], str] = {}
+
+    def __call__(self, moment: datetime, at_ms: int, timezone: str) -> str:
+        key = (at_ms // _QUARTER_MS, timezone)
+        day = self._known.get(key)
+        if day is None:
+            day = local_day(moment, timezone)
+            start = datetime.fromtimestamp(key[0] * _QUARTER_MS / 1000, UTC)
+            end = start + timedelta(milliseconds=_QUARTER_MS - 1)
+            if local_day(start, timezone) == local_day(end, timezone) == day:
+                self._known[key] = day
+        return day
+
+
+_QUARTER_MS = 15 * 60_000
+
+
+def plan_checked(events: Iterable[Checked], sessions: dict[int, SessionInfo]) -> CounterUpdate:
+    """:func:`plan` of events checked by :func:`~analytics.fastpath.check_documents`.
+
+    A viewer's news within one minute of one scope is folded into the newest (a leave wins a
+    tie), which is what applying them one by one leaves behind: the stores then do a batch's
+    work once per viewer and minute, not once per heartbeat.
+    """
     update = CounterUpdate()
-    for event in events:
+    # scope → (viewer, minute) → (ms, left)
+    seen: dict[str, dict[tuple[str, int], tuple[int, bool]]] = {}
+    days = _Days()
+    for kind, when, checked in events:
+        # A struct or a schema model: either has the fields of its type by name.
+        event: Any = checked
         info = sessions.get(event.session_id)
         if info is None:
             continue
         rooms = update.rooms.setdefault(info.base, {})
         rooms[info.room] = max(rooms.get(info.room, 0), info.session_id)
-        own = update.scope(session_scope(info.session_id))
-        day = update.scope(base_scope(info.base, local_day(event.occurred_at, info.timezone)))
-        if event.type in VIEWER_TYPES:
-            viewer = f"{event.source}:{event.viewer_id}"  # type: ignore[union-attr]
-            at = epoch_ms(event.occurred_at)
-            left = isinstance(event, ViewerLeftV1)
-            own.presence.append((viewer, at, left))
-            day.presence.append((f"{info.session_id}|{viewer}", at, left))
-        elif isinstance(event, OrderPaidV1) and event.currency == "CNY":
+        at = epoch_ms(when)
+        own_name = session_scope(info.session_id)
+        day_name = base_scope(info.base, days(when, at, info.timezone))
+        own, day = update.scope(own_name), update.scope(day_name)
+        if kind in VIEWER_TYPES:
+            viewer = f"{event.source}:{event.viewer_id}"
+            left = kind == "viewer.left"
+            minute = at - at % 60_000
+            for name, member in ((own_name, viewer), (day_name, f"{info.session_id}|{viewer}")):
+                folded = seen.setdefault(name, {})
+                news = folded.get((member, minute))
+                if news is None or at > news[0] or (left and at == news[0]):
+                    folded[(member, minute)] = (at, left)
+        elif kind == "order.paid" and event.version == 1 and event.currency == "CNY":
             order = (f"{event.platform}:{event.order_id}", event.amount_fen, event.product_id)
             own.orders.append(order)
             day.orders.append(order)
+    for name, folded in seen.items():
+        update.scopes[name].presence = [
+            (member, at, left) for (member, _), (at, left) in folded.items()
+        ]
     return update
 
 

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from analytics.archive import write_batch_async
 from analytics.constants import GROUP_ARCHIVE, GROUP_COUNTERS, GROUP_ROLLUPS
-from analytics.consumer import Consumer, parse_deliveries, received_at
+from analytics.consumer import Consumer, parse_checked, parse_deliveries, received_at
 from analytics.directory import SessionDirectory
-from analytics.live import LiveCounters, plan
+from analytics.live import LiveCounters, plan_checked
 from analytics.rollup_store import apply_events, forget_before
 from livebase.bus import Delivery, EventBus
 
@@ -36,12 +36,12 @@ class CounterFeed:
     db: async_sessionmaker[AsyncSession]
 
     async def __call__(self, deliveries: Sequence[Delivery]) -> None:
-        events = [event for _, event in parse_deliveries(deliveries, "live counters")]
+        events = parse_checked(deliveries, "live counters")
         if not events:
             return
         async with self.db() as db:
-            sessions = await self.directory.lookup(db, {e.session_id for e in events})
-        await self.counters.apply(plan(events, sessions))
+            sessions = await self.directory.lookup(db, {e.session_id for _, _, e in events})
+        await self.counters.apply(plan_checked(events, sessions))
 
 
 @dataclass(slots=True)
@@ -91,21 +91,28 @@ class AnalyticsPipeline:
     _pruner: asyncio.Task[None] | None = None
 
     def build(self) -> list[Consumer]:
+        # Batches count stream entries; a packed entry of the ingest holds up to
+        # MAX_BATCH_EVENTS events, so these stay well under a million events each.
         return [
             # Counters are near real time: short waits.
             Consumer(
                 self.bus,
                 GROUP_COUNTERS,
                 CounterFeed(self.counters, self.directory, self.db),
-                batch=1000,
+                batch=100,
                 block_ms=200,
             ),
-            Consumer(self.bus, GROUP_ROLLUPS, RollupFeed(self.directory, self.db, self.lateness)),
+            Consumer(
+                self.bus,
+                GROUP_ROLLUPS,
+                RollupFeed(self.directory, self.db, self.lateness),
+                batch=50,
+            ),
             Consumer(
                 self.bus,
                 GROUP_ARCHIVE,
                 ArchiveFeed(self.data_dir),
-                batch=50_000,
+                batch=200,
                 pause_seconds=10.0,
             ),
         ]

@@ -38,7 +38,6 @@ from analytics.rollup import Fold, MinuteKey, fold
 from analytics.schemas import AnalyticsEvent
 
 log = logging.getLogger("analytics.rollups")
-CHUNK = 400  # rows per statement: well under SQLite's bound-parameter limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +59,14 @@ async def _insert_new(
     db: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], returning: Sequence[str]
 ) -> list[tuple[Any, ...]]:
     """Insert the rows not there yet; return ``returning`` of those inserted."""
-    out: list[tuple[Any, ...]] = []
-    for start in range(0, len(rows), CHUNK):
-        stmt = _insert(db, table).values(list(rows[start : start + CHUNK]))
-        stmt = stmt.on_conflict_do_nothing().returning(*(table.c[c] for c in returning))
-        out.extend(tuple(row) for row in await db.execute(stmt))
-    return out
+    if not rows:
+        return []
+    # One statement with many parameter sets: compiled once and cached, sent by SQLAlchemy's
+    # "insertmanyvalues" in batches (a fresh multi-row VALUES statement per chunk spent most
+    # of a recompute compiling SQL).
+    stmt = _insert(db, table).on_conflict_do_nothing()
+    stmt = stmt.returning(*(table.c[c] for c in returning))
+    return [tuple(row) for row in await db.execute(stmt, list(rows))]
 
 
 def _bound(db: AsyncSession, a: Any, b: Any, *, lowest: bool) -> ColumnElement[Any]:
@@ -82,12 +83,14 @@ async def _add_minutes(db: AsyncSession, scope: str, sums: dict[MinuteKey, Count
         for key, c in sorted(sums.items())
         if any(c.values())
     ]
-    for start in range(0, len(rows), CHUNK):
-        stmt = _insert(db, table).values(rows[start : start + CHUNK])
-        changes = {s: table.c[s] + stmt.excluded[s] for s in SUMS}
-        await db.execute(
-            stmt.on_conflict_do_update(index_elements=["scope", "scope_id", "minute"], set_=changes)
-        )
+    if not rows:
+        return
+    stmt = _insert(db, table)
+    changes = {s: table.c[s] + stmt.excluded[s] for s in SUMS}
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["scope", "scope_id", "minute"], set_=changes
+    )
+    await db.execute(upsert, rows)
 
 
 def _rollup_to(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Iterator
@@ -152,5 +153,9 @@ def stop_signals() -> Iterator[asyncio.Event]:
 async def serve(settings: Settings) -> None:
     with stop_signals() as stop:
         async with running_service(settings):
+            # What start-up made lives as long as the process: freeze it out of the
+            # collector's passes, which under load would walk it again and again (measured in
+            # docs/benchmarks.md, analytics ingest).
+            gc.freeze()
             await stop.wait()
             log.info("stopping")

@@ -207,10 +207,10 @@ async def test_bus_down_answers_503_with_retry_after(
 ) -> None:
     bus = world.api.app[BUS]
 
-    async def unreachable(stream: str, payloads: Any) -> list[str]:
+    async def unreachable(stream: str, packed: bytes) -> str:
         raise BusUnavailableError("Redis unavailable: connection refused")
 
-    monkeypatch.setattr(bus, "publish_encoded", unreachable)
+    monkeypatch.setattr(bus, "publish_packed", unreachable)
     resp = await world.api.client.post(
         "/api/v1/events",
         json={"events": batch_of(live)},

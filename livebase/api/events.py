@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from analytics.constants import MAX_BATCH_EVENTS, STREAM_ANALYTICS
-from analytics.fastpath import CheckedEvent, Problem, check_batch
+from analytics.fastpath import CheckedBatch, Problem, check_batch
 from livebase.api.analytics_ctx import DIRECTORY
 from livebase.api.middleware import envelope
 from livebase.api.routing import Context, Endpoint
@@ -60,24 +60,24 @@ class EventBatchOut(BaseModel):
     duplicates: int = Field(description="repeats of an event id earlier in the same batch")
 
 
-async def _misplaced(ctx: Context, events: list[CheckedEvent]) -> list[Problem]:
+async def _misplaced(ctx: Context, batch: CheckedBatch) -> list[Problem]:
     """Events whose session is not in the room they name, or not in the caller's base.
 
     Both answer alike, so a base manager cannot probe another base's sessions.
     """
-    found = await ctx.request.app[DIRECTORY].lookup(ctx.db, {e.session_id for e in events})
+    places = batch.places
+    found = await ctx.request.app[DIRECTORY].lookup(ctx.db, {sid for sid, _, _ in places})
     principal = ctx.principal
-    problems = []
-    for event in events:
-        info = found.get(event.session_id)
+    problems: list[Problem] = []
+    for (session_id, base, room), indices in places.items():
+        info = found.get(session_id)
         if (
             info is None
-            or (info.base, info.room) != (event.base, event.room)
+            or (info.base, info.room) != (base, room)
             or not principal.can_see_base(info.base_id)
         ):
-            where = f"{event.base}/{event.room}"
-            message = f"no session {event.session_id} in room {where} that this token may post to"
-            problems.append(Problem(event.index, "session_id", message))
+            message = f"no session {session_id} in room {base}/{room} that this token may post to"
+            problems.extend(Problem(index, "session_id", message) for index in indices)
     return problems
 
 
@@ -85,7 +85,7 @@ async def post_events(ctx: Context) -> Any:
     items: list[Any] = ctx.body.events
     lateness = timedelta(hours=ctx.settings.analytics_lateness_hours)
     batch = check_batch(items, now=datetime.now(UTC), lateness=lateness)
-    problems = batch.problems + await _misplaced(ctx, batch.events)
+    problems = batch.problems + await _misplaced(ctx, batch)
     if problems:
         problems.sort(key=lambda p: p.index)
         bad = len({p.index for p in problems})
@@ -93,19 +93,19 @@ async def post_events(ctx: Context) -> Any:
             f"{bad} of {len(items)} events are not valid; nothing was accepted",
             fields=[FieldError(f"events.{p.index}.{p.field}", p.message) for p in problems],
         )
-    try:
-        await ctx.request.app[BUS].publish_encoded(
-            STREAM_ANALYTICS, [event.payload() for event in batch.events]
-        )
-    except BusUnavailableError:
-        response = envelope(
-            503,
-            "bus_unavailable",
-            "the event bus is unreachable; nothing was accepted, send the batch again later",
-        )
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
-    return EventBatchOut(accepted=len(batch.events), duplicates=batch.duplicates)
+    if batch.items:
+        try:
+            # One packed entry for the whole batch: one XADD, all or nothing.
+            await ctx.request.app[BUS].publish_packed(STREAM_ANALYTICS, batch.packed())
+        except BusUnavailableError:
+            response = envelope(
+                503,
+                "bus_unavailable",
+                "the event bus is unreachable; nothing was accepted, send the batch again later",
+            )
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+    return EventBatchOut(accepted=len(batch.items), duplicates=batch.duplicates)
 
 
 ENDPOINTS = [

@@ -80,7 +80,11 @@ async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel
         raise BadRequest(f"the body is not valid JSON: {exc}", code="malformed_json") from exc
     if not isinstance(data, dict):
         raise ValidationFailed("the body must be a JSON object")
-    nul = [FieldError(path, "must not contain NUL characters") for path in _nul_paths(data, "")]
+    # JSON can carry NUL only escaped, so a body without the escape holds none: one scan of
+    # the bytes instead of a walk over every string of a large body.
+    nul: list[FieldError] = []
+    if b"\\u0000" in raw:
+        nul = [FieldError(p, "must not contain NUL characters") for p in _nul_paths(data, "")]
     if nul:
         # PostgreSQL text cannot hold NUL, and no field of ours needs it.
         raise ValidationFailed("the body is not valid", fields=nul)

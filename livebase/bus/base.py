@@ -15,6 +15,10 @@ Semantics follow Redis Streams, and :class:`~livebase.bus.memory.InProcessBus` c
 * An entry that is not a valid event (written by a foreign producer, or corrupt) is never
   handed to a handler: it is logged as a warning naming the message id and acknowledged, so
   it cannot block the group. It stays in the stream for inspection until trimmed.
+* A packed entry (:meth:`EventBus.publish_packed`) holds many events: each is one
+  :class:`Delivery` with the entry's message id, and acknowledging that id acknowledges them
+  all. An invalid event inside one is logged and left out; an entry with no valid event at all
+  is treated as above.
 * With ``maxlen`` the stream is trimmed approximately (like ``XADD MAXLEN ~``): at least the
   newest ``maxlen`` entries are kept, older ones go in batches.
 
@@ -32,8 +36,16 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
+from livebase.bus.constants import FIELD_EVENT, FIELD_EVENTS
 from livebase.bus.errors import BusClosedError, BusDecodeError
-from livebase.bus.events import Delivery, Event, decode_event, encode_event
+from livebase.bus.events import (
+    Delivery,
+    Event,
+    check_documents,
+    decode_event,
+    decode_packed,
+    encode_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +60,12 @@ class RawEntry:
     message_id: str
     payload: bytes | None
     delivery_count: int
+    #: A packed entry's array of events (``payload`` is then None).
+    packed: bytes | None = None
+
+
+def _skipped(stream: str, group: str, message_id: str, exc: Exception, what: str) -> None:
+    log.warning("stream %r group %r: skipping %s %s: %s", stream, group, what, message_id, exc)
 
 
 def check_name(kind: str, value: str) -> None:
@@ -93,18 +111,19 @@ class EventBus(ABC):
             return []
         return await self._append(stream, payloads)
 
-    async def publish_encoded(self, stream: str, payloads: Sequence[bytes]) -> list[str]:
-        """Append entries already encoded as :func:`encode_event` would, all or none.
+    async def publish_packed(self, stream: str, packed: bytes) -> str:
+        """Append one packed entry: a JSON array of flat events (``events.FLAT_ENVELOPE``);
+        return its message id.
 
-        For hot paths that validate and encode events themselves, where building an
-        :class:`Event` per event would cost more than the rest of the path (analytics ingest).
-        The caller vouches for the bytes; a consumer still skips an entry that does not decode.
+        One ``XADD`` for a whole batch instead of one per event: Redis's share of ingest
+        becomes a copy of bytes. Consumers get one :class:`Delivery` per event, all with the
+        entry's message id, and acknowledge the entry once. Nothing is checked here (hot paths
+        check their events themselves); consumers skip and log the events that are not valid.
         """
         self._check_open()
         check_name("stream", stream)
-        if not payloads:
-            return []
-        return await self._append(stream, list(payloads))
+        (message_id,) = await self._append(stream, [packed], FIELD_EVENTS)
+        return message_id
 
     async def ensure_group(self, stream: str, group: str) -> None:
         """Create ``group`` at the start of ``stream`` (and the stream) unless it exists."""
@@ -196,15 +215,15 @@ class EventBus(ABC):
         rejected: list[str] = []
         for entry in raw:
             try:
+                if entry.packed is not None:
+                    found = self._unpack(stream, group, entry)
+                    if not found:
+                        raise BusDecodeError(f"message {entry.message_id}: no valid event in it")
+                    deliveries.extend(found)
+                    continue
                 event = decode_event(entry.payload, entry.message_id)
             except BusDecodeError as exc:
-                log.warning(
-                    "stream %r group %r: skipping and acknowledging message %s: %s",
-                    stream,
-                    group,
-                    entry.message_id,
-                    exc,
-                )
+                _skipped(stream, group, entry.message_id, exc, "and acknowledging message")
                 rejected.append(entry.message_id)
                 continue
             deliveries.append(Delivery(stream, entry.message_id, event, entry.delivery_count))
@@ -212,8 +231,28 @@ class EventBus(ABC):
             await self._ack(stream, group, rejected)
         return deliveries
 
+    @staticmethod
+    def _unpack(stream: str, group: str, entry: RawEntry) -> list[Delivery]:
+        """The valid events of a packed entry; invalid ones are logged and left out (they are
+        acknowledged with the rest of the entry)."""
+        assert entry.packed is not None
+        message_id, count = entry.message_id, entry.delivery_count
+        deliveries: list[Delivery] = []
+        for checked in check_documents(decode_packed(entry.packed, message_id), message_id):
+            if isinstance(checked, BusDecodeError):
+                _skipped(stream, group, message_id, checked, "an event of message")
+                continue
+            document, moment = checked
+            deliveries.append(
+                Delivery(stream, message_id, None, count, document=document, occurred_at=moment)
+            )
+        return deliveries
+
     @abstractmethod
-    async def _append(self, stream: str, payloads: Sequence[bytes]) -> list[str]: ...
+    async def _append(
+        self, stream: str, payloads: Sequence[bytes], field: str = FIELD_EVENT
+    ) -> list[str]:
+        """Append one entry per payload, each holding it under ``field``."""
 
     @abstractmethod
     async def _ensure_group(self, stream: str, group: str) -> None: ...

@@ -9,8 +9,12 @@ from typing import Final
 #: Prefix of every stream key written by ``RedisStreamsBus`` unless another one is given.
 DEFAULT_KEY_PREFIX: Final = "livebase:stream:"
 
-#: The one field of a stream entry; its value is the encoded event.
+#: The field of a stream entry holding one encoded event.
 FIELD_EVENT: Final = "event"
+
+#: The field of a packed entry instead: a JSON array of encoded events, written by one XADD.
+#: Its events share the entry's message id and are acknowledged together.
+FIELD_EVENTS: Final = "events"
 
 #: Longest single ``XREADGROUP BLOCK``. Longer waits are sliced so that a blocked read stays under
 #: the client's socket timeout (redis-py defaults to 5 s) instead of failing with a timeout.

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from livebase.bus.base import EventBus, RawEntry, check_name, parse_message_id
-from livebase.bus.constants import FIELD_EVENT
+from livebase.bus.constants import FIELD_EVENT, FIELD_EVENTS
 from livebase.bus.errors import NoSuchGroupError
 
 Clock = Callable[[], int]
@@ -33,6 +33,12 @@ def wall_clock_ms() -> int:
 
 def _format(message_id: MessageId) -> str:
     return f"{message_id[0]}-{message_id[1]}"
+
+
+def _entry(message_id: MessageId, fields: Mapping[str, bytes], delivery_count: int) -> RawEntry:
+    packed = fields.get(FIELD_EVENTS)
+    payload = None if packed is not None else fields.get(FIELD_EVENT)
+    return RawEntry(_format(message_id), payload, delivery_count, packed)
 
 
 @dataclass(slots=True)
@@ -84,9 +90,11 @@ class InProcessBus(EventBus):
         check_name("stream", stream)
         return self._append_fields(self._streams.setdefault(stream, _Stream()), [fields])[0]
 
-    async def _append(self, stream: str, payloads: Sequence[bytes]) -> list[str]:
+    async def _append(
+        self, stream: str, payloads: Sequence[bytes], field: str = FIELD_EVENT
+    ) -> list[str]:
         state = self._streams.setdefault(stream, _Stream())
-        return self._append_fields(state, [{FIELD_EVENT: payload} for payload in payloads])
+        return self._append_fields(state, [{field: payload} for payload in payloads])
 
     def _append_fields(self, state: _Stream, entries: Sequence[Mapping[str, bytes]]) -> list[str]:
         ids: list[str] = []
@@ -151,7 +159,7 @@ class InProcessBus(EventBus):
             message_id = state.ids[index]
             group_state.pending[message_id] = _Pending(consumer, now, 1)
             group_state.last_delivered = message_id
-            entries.append(RawEntry(_format(message_id), state.fields[index].get(FIELD_EVENT), 1))
+            entries.append(_entry(message_id, state.fields[index], 1))
         return entries
 
     async def _ack(self, stream: str, group: str, message_ids: Sequence[str]) -> int:
@@ -183,9 +191,7 @@ class InProcessBus(EventBus):
             pending.consumer = consumer
             pending.delivered_at_ms = now
             pending.delivery_count += 1
-            entries.append(
-                RawEntry(_format(message_id), fields.get(FIELD_EVENT), pending.delivery_count)
-            )
+            entries.append(_entry(message_id, fields, pending.delivery_count))
         return entries
 
     async def _pending_count(self, stream: str, group: str) -> int:

@@ -1,0 +1,261 @@
+"""Recompute one day of raw events from the Parquet archive, against DuckDB on the same files.
+
+Generates a day of archived events (the archive's own schema, as ``analytics.archive`` writes
+it; repeats of some rows included, as redelivery leaves them), then times:
+
+* ours: ``analytics.recompute.recompute_day`` into a fresh SQLite database (read the files,
+  check every event, count it into the per-minute rollups and id sets, one transaction);
+* the reference: DuckDB computing the same per-session counts straight from the files.
+
+It checks that both give the same numbers per session (GMV, refunds, orders, buyers, views,
+UV, viewer-seconds, impressions, clicks) and prints both times and the ratio.
+
+    .venv/bin/python -m benchmarks.recompute_bench [--events 200000] [--sessions 20]
+
+Needs ``duckdb`` (the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from analytics.archive import SCHEMA, day_dir
+
+COUNTS = ("gmv_fen", "refund_fen", "orders", "buyers", "views", "uv", "viewer_seconds",
+          "impressions", "clicks")  # fmt: skip
+# Share of each event type in the day.
+MIX = {
+    "viewer.heartbeat": 0.70, "viewer.joined": 0.10, "viewer.left": 0.05,
+    "interaction.liked": 0.04, "product.impressed": 0.04, "product.clicked": 0.03,
+    "order.paid": 0.03, "order.refunded": 0.01,
+}  # fmt: skip
+REPEATS = 0.005  # share of rows written twice
+FILES = 20
+
+
+def _s(values: Any) -> pa.Array:
+    return pa.array(values).cast(pa.string())
+
+
+def _json(parts: list[Any]) -> pa.Array:
+    """Concatenate string arrays and literals element-wise."""
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def generate(folder: Path, day: date, events: int, rooms: list[str], seed: int = 7) -> int:
+    """Write ``events`` rows (plus repeats) of ``day`` as FILES Parquet files; return rows."""
+    rng = np.random.default_rng(seed)
+    kinds = rng.choice(list(MIX), size=events, p=list(MIX.values()))
+    sessions = rng.integers(1, len(rooms) + 1, size=events)
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    offset_us = np.sort(rng.integers(0, 86_400 * 10**6, size=events))
+    occurred = pa.array(offset_us + int(start.timestamp() * 10**6), pa.timestamp("us", tz="UTC"))
+    received = pc.add(occurred, pa.scalar(2_000_000, pa.duration("us")))
+    ids = np.arange(events)
+    viewer = _s(np.char.add("v", rng.integers(0, 200_000, size=events).astype(str)))
+    room = pc.take(pa.array(rooms), pa.array(sessions - 1))
+    head = ['{"room":"', room, '","session_id":', _s(sessions)]
+    who = ['"viewer_id":"', viewer, '","source":"player"']
+    product = _s(rng.integers(1, 51, size=events))
+    amount = _s(rng.integers(100, 10_000, size=events))
+    buyer = _s(np.char.add("b", rng.integers(0, 50_000, size=events).astype(str)))
+    paid_order = _s(np.char.add("o", ids.astype(str)))
+    # A refund names an earlier paid order by number; some name orders that never came.
+    refunded = _s(np.char.add("o", rng.integers(0, events, size=events).astype(str)))
+    data = {
+        "viewer.heartbeat": _json([*head, ",", *who, ',"watch_seconds":30}']),
+        "viewer.joined": _json([*head, ",", *who, "}"]),
+        "viewer.left": _json([*head, ",", *who, ',"watch_seconds":10}']),
+        "interaction.liked": _json([*head, ",", *who, ',"count":2}']),
+        "product.impressed": _json([*head, ',"product_id":', product, ',"count":3,', *who, "}"]),
+        "product.clicked": _json([*head, ",", *who, ',"product_id":', product, "}"]),
+        "order.paid": _json([
+            *head, ',"order_id":"', paid_order, '","platform":"youzan","buyer_id":"', buyer,
+            '","product_id":', product, ',"quantity":1,"amount_fen":', amount,
+            ',"currency":"CNY","viewer_id":null,"viewer_source":null}',
+        ]),
+        "order.refunded": _json([
+            *head, ',"order_id":"', refunded, '","refund_id":"r', _s(ids),
+            '","platform":"youzan","amount_fen":', amount, ',"currency":"CNY"}',
+        ]),
+    }  # fmt: skip
+    kind_array = pa.array(kinds)
+    column = data["viewer.heartbeat"]
+    for kind, values in data.items():
+        column = pc.if_else(pc.equal(kind_array, kind), values, column)
+    table = pa.table(
+        {
+            "event_id": _s(np.char.add("e", ids.astype(str))),
+            "type": kind_array,
+            "version": pa.array(np.ones(events, dtype=np.int32)),
+            "occurred_at": occurred,
+            "base": pa.array(["haifeng"] * events),
+            "data": column,
+            "received_at": received,
+        },
+        schema=SCHEMA,
+    )
+    again = np.flatnonzero(rng.random(events) < REPEATS)
+    table = pa.concat_tables([table, table.take(pa.array(again))])
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, rows in enumerate(np.array_split(np.arange(table.num_rows), FILES)):
+        chunk = table.take(pa.array(rows))
+        pq.write_table(chunk, folder / f"part-{part:03d}.parquet", compression="zstd")
+    return int(table.num_rows)
+
+
+DUCKDB_SQL = """
+with ev as (
+  select type, data::json as d from read_parquet('{folder}/*.parquet')
+  where received_at - occurred_at <= interval 24 hours
+  qualify row_number() over (partition by event_id order by received_at) = 1
+), flat as (
+  select type, (d->>'session_id')::int as session_id, d->>'source' as source,
+         d->>'viewer_id' as viewer_id, (d->>'watch_seconds')::bigint as watch,
+         (d->>'count')::bigint as n, d->>'platform' as platform, d->>'order_id' as order_id,
+         d->>'refund_id' as refund_id, d->>'buyer_id' as buyer_id,
+         (d->>'amount_fen')::bigint as amount, d->>'currency' as currency
+  from ev
+), paid as (
+  select session_id, platform, buyer_id, amount from flat where type = 'order.paid'
+    and currency = 'CNY'
+  qualify row_number() over (partition by platform, order_id) = 1
+), refunds as (
+  select session_id, amount from flat where type = 'order.refunded' and currency = 'CNY'
+  qualify row_number() over (partition by platform, refund_id) = 1
+), viewing as (
+  select session_id,
+    count(*) filter (where type = 'viewer.joined') as views,
+    count(distinct source || ':' || viewer_id) as uv,
+    coalesce(sum(watch) filter (where type <> 'viewer.joined'), 0) as viewer_seconds
+  from flat where type like 'viewer.%' group by session_id
+), products as (
+  select session_id,
+    coalesce(sum(n) filter (where type = 'product.impressed'), 0) as impressions,
+    count(*) filter (where type = 'product.clicked') as clicks
+  from flat where type like 'product.%' group by session_id
+), money as (
+  select session_id, sum(amount) as gmv_fen, count(*) as orders,
+    count(distinct platform || ':' || buyer_id) as buyers
+  from paid group by session_id
+), back as (
+  select session_id, sum(amount) as refund_fen from refunds group by session_id
+)
+select s.session_id, coalesce(gmv_fen, 0), coalesce(refund_fen, 0), coalesce(orders, 0),
+  coalesce(buyers, 0), coalesce(views, 0), coalesce(uv, 0), coalesce(viewer_seconds, 0),
+  coalesce(impressions, 0), coalesce(clicks, 0)
+from (select distinct session_id from flat) s
+left join viewing using (session_id) left join products using (session_id)
+left join money using (session_id) left join back using (session_id)
+order by s.session_id
+"""
+
+
+def duckdb_counts(folder: Path) -> tuple[float, dict[int, tuple[int, ...]]]:
+    import duckdb
+
+    start = time.perf_counter()
+    rows = duckdb.connect().execute(DUCKDB_SQL.format(folder=folder)).fetchall()
+    seconds = time.perf_counter() - start
+    return seconds, {int(r[0]): tuple(int(x) for x in r[1:]) for r in rows}
+
+
+async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    """Make the sessions, write the day, time DuckDB and recompute_day; collect the counts."""
+    from aiohttp import web
+    from sqlalchemy import func, select
+
+    from analytics.models import MinuteRollup, SetMember
+    from analytics.recompute import recompute_day
+    from livebase.api.app import create_app
+    from livebase.api.state import DB_SESSIONS
+    from livebase.db.models import LiveSession, Room
+    from livebase.seed import seed_catalogue
+    from livebase.settings import load_settings
+
+    settings = load_settings({"LIVEBASE_DATA_DIR": str(data_dir)})
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    day = datetime.now(UTC).date() - timedelta(days=3)
+    try:
+        db = app[DB_SESSIONS]
+        async with db() as session, session.begin():
+            await seed_catalogue(session, settings)
+            rooms = list((await session.scalars(select(Room).where(Room.base_id == 1))).all())
+            for n in range(args.sessions):
+                room = rooms[n % len(rooms)]
+                session.add(LiveSession(base_id=1, room_id=room.id, title=f"s{n}"))
+            await session.flush()
+            made = (await session.scalars(select(LiveSession).order_by(LiveSession.id))).all()
+            by_id = {r.id: r.slug for r in rooms}
+            slugs = [by_id[s.room_id] for s in made]
+        folder = day_dir(data_dir, day)
+        rows = generate(folder, day, args.events, slugs)
+        reference, expected = duckdb_counts(folder)
+        start = time.perf_counter()
+        result = await recompute_day(db, data_dir, day, lateness=timedelta(hours=24), force=True)
+        seconds = time.perf_counter() - start
+        sums = [getattr(MinuteRollup, c) for c in COUNTS if hasattr(MinuteRollup, c)]
+        found: dict[int, dict[str, int]] = {}
+        async with db() as session:
+            query = (
+                select(MinuteRollup.scope_id, *[func.sum(c) for c in sums])
+                .where(MinuteRollup.scope == "session")
+                .group_by(MinuteRollup.scope_id)
+            )
+            for sid, *values in await session.execute(query):
+                found[sid] = dict(zip([c.key for c in sums], values, strict=True))
+            for kind, name in (("viewer", "uv"), ("buyer", "buyers")):
+                query = (
+                    select(SetMember.session_id, func.count())
+                    .where(SetMember.kind == kind)
+                    .group_by(SetMember.session_id)
+                )
+                for sid, n in await session.execute(query):
+                    found.setdefault(sid, {})[name] = n
+    finally:
+        await runner.cleanup()
+    got = {sid: tuple(int(v.get(c) or 0) for c in COUNTS) for sid, v in sorted(found.items())}
+    return {
+        "rows": rows, "counted": result.counted, "ours": seconds, "duckdb": reference,
+        "same": got == expected, "got": got, "expected": expected,
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--sessions", type=int, default=20)
+    args = parser.parse_args()
+    load = ", ".join(Path("/proc/loadavg").read_text().split(" ", 3)[:3])
+    with tempfile.TemporaryDirectory() as tmp:
+        out = asyncio.run(run(args, Path(tmp)))
+    print(f"load average before: {load}")
+    print(f"archived rows: {out['rows']:,} ({args.events:,} events and repeats), "
+          f"{args.sessions} sessions, {FILES} files")  # fmt: skip
+    print(f"recompute_day: {out['ours']:.2f} s ({out['counted']:,} events counted)")
+    print(f"DuckDB, same counts from the same files: {out['duckdb']:.2f} s")
+    print(f"ratio (ours / DuckDB): {out['ours'] / out['duckdb']:.1f}")
+    print(f"same numbers per session ({', '.join(COUNTS)}): {out['same']}")
+    if not out["same"]:
+        for sid in sorted(set(out["got"]) | set(out["expected"])):
+            mine, theirs = out["got"].get(sid), out["expected"].get(sid)
+            if mine != theirs:
+                print(f"  session {sid}: ours {mine}, DuckDB {theirs}")
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
