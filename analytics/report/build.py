@@ -111,8 +111,9 @@ async def read_period(
 ) -> Period:
     minutes = await query.session_minutes(db, base_ids, w)
     live = await query.live_seconds(db, base_ids, w)
-    distinct = {g: await query.distinct_counts(db, base_ids, w, g) for g in ("session", *groups)}
-    ids = set(minutes["session_id"].tolist()) | set(live) | set(distinct["session"])
+    # Viewer events also leave minute rows, so these are all the sessions with figures.
+    ids = set(minutes["session_id"].tolist()) | set(live)
+    distinct = {g: await query.distinct_counts(db, list(ids), w, g) for g in groups}
     meta = await query.sessions(db, list(ids))
     return Period(minutes, live, distinct, meta)
 
@@ -269,7 +270,7 @@ async def build_daily_report(
         *scope[:4], day.isoformat(), timezone, w.start.isoformat(), w.end.isoformat(),
         now.isoformat(), has_data=False,
     )  # fmt: skip
-    current = await read_period(db, base_ids, w, ("all", "host", "theme"))
+    current = await read_period(db, base_ids, w, ("session", "all", "host", "theme"))
     if current.empty:
         return report
     before_w = day_window(day - timedelta(days=1), timezone, now)

@@ -40,6 +40,7 @@ DISTINCT = {
 }
 GROUPS = ("all", "session", "host", "theme")
 STALE_LIVE = timedelta(hours=24)
+SEPARATOR = "\x1f"  # cannot occur in a namespace (a source or platform slug)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,42 +76,62 @@ def _group_column(group: str) -> ColumnElement[Any]:
     return literal(0)
 
 
-def _members(group: str, kinds: Sequence[str], base_ids: Sequence[int], w: Window) -> Any:
+def _members(group: str, kinds: Sequence[str], session_ids: Sequence[int], w: Window) -> Any:
     return (
-        select(
-            _group_column(group).label("g"),
-            SetMember.kind,
-            SetMember.namespace,
-            SetMember.member_id,
+        _joined(
+            select(
+                _group_column(group).label("g"),
+                SetMember.kind,
+                SetMember.namespace,
+                SetMember.member_id,
+            ),
+            group,
         )
-        .join(LiveSession, LiveSession.id == SetMember.session_id)
-        .where(
-            LiveSession.base_id.in_(base_ids),
-            SetMember.kind.in_(kinds),
-            SetMember.first_minute >= w.start,
-            SetMember.first_minute < w.end,
-        )
+        .where(*_in_window(kinds, session_ids, w))
         .distinct()
         .subquery()
     )
 
 
+def _joined(stmt: Any, group: str) -> Any:
+    if group in ("host", "theme"):
+        return stmt.join(LiveSession, LiveSession.id == SetMember.session_id)
+    return stmt
+
+
+def _in_window(kinds: Sequence[str], session_ids: Sequence[int], w: Window) -> list[Any]:
+    # By session (the primary key leads with it): the window's sessions are known already,
+    # and reading their rows beats scanning every member of the base's other days.
+    return [
+        SetMember.session_id.in_(sorted(session_ids)),
+        SetMember.kind.in_(kinds),
+        SetMember.first_minute >= w.start,
+        SetMember.first_minute < w.end,
+    ]
+
+
 async def distinct_counts(
-    db: AsyncSession, base_ids: Sequence[int], w: Window, group: str
+    db: AsyncSession, session_ids: Sequence[int], w: Window, group: str
 ) -> dict[int, dict[str, int]]:
     """Sizes of the unions of the id sets per ``group`` (0 keys "all" and "none")."""
     if group not in GROUPS:
         raise ValueError(f"unknown group {group!r}")
     out: dict[int, dict[str, int]] = {}
     kind_to_field = {kind: name for name, kind in DISTINCT.items()}
-    sets = _members(group, list(kind_to_field), base_ids, w)
+    g = _group_column(group)
+    # One member is one (namespace, id) pair; counting a joined key is about twice as fast
+    # in SQLite as a DISTINCT over the two columns. Within a session the rows are unique.
+    key = SetMember.namespace + literal(SEPARATOR) + SetMember.member_id
+    size = func.count() if group == "session" else func.count(func.distinct(key))
     rows = await db.execute(
-        select(sets.c.g, sets.c.kind, func.count()).group_by(sets.c.g, sets.c.kind)
+        _joined(select(g, SetMember.kind, size), group)
+        .where(*_in_window(list(kind_to_field), session_ids, w))
+        .group_by(g, SetMember.kind)
     )
-    for g, kind, count in rows:
-        out.setdefault(int(g), {})[kind_to_field[kind]] = int(count)
-    clickers = _members(group, ["clicker"], base_ids, w)
-    paying = _members(group, ["paying_viewer"], base_ids, w)
+    for group_key, kind, count in rows:
+        out.setdefault(int(group_key), {})[kind_to_field[kind]] = int(count)
+    clickers = _members(group, ["clicker"], session_ids, w)
+    paying = _members(group, ["paying_viewer"], session_ids, w)
     on = and_(
         clickers.c.g == paying.c.g,
         clickers.c.namespace == paying.c.namespace,
@@ -121,8 +142,8 @@ async def distinct_counts(
         .select_from(clickers.join(paying, on))
         .group_by(clickers.c.g)
     )
-    for g, count in rows:
-        out.setdefault(int(g), {})["click_buyers"] = int(count)
+    for group_key, count in rows:
+        out.setdefault(int(group_key), {})["click_buyers"] = int(count)
     return out
 
 
