@@ -4,8 +4,9 @@ Everything comes from the rollup tables (``analytics_minutes``, ``analytics_memb
 ``analytics_sessions``) plus the names of sessions, rooms, hosts, themes and products. Sums and
 per-minute concurrency are read per session and minute and grouped here, so that a host's,
 theme's, room's or base's figure is exactly the sum of its sessions' (and PCU adds rooms live at
-the same minute, as ``docs/metrics.md`` defines it). Distinct counts are unions of the id sets,
-counted by the database; a member counts in the day of its first minute in the session.
+the same minute, as ``docs/metrics.md`` defines it). Distinct counts are sizes of unions of the
+sessions' id sets, read once per window and counted here; a member counts in the day of its
+first minute in the session.
 """
 
 from __future__ import annotations
