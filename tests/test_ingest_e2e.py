@@ -24,7 +24,7 @@ from ingest.process import live_children
 from livebase.api.state import BUS, DB_SESSIONS
 from livebase.auth import issue_token
 from livebase.bus import STREAM_DOMAIN
-from livebase.db.models import Role
+from livebase.db.models import RelayIncident, Role
 from livebase.service import Running, running_service
 from livebase.settings import Settings, load_settings
 
@@ -344,3 +344,49 @@ async def test_whip_publish_on_the_service_port(live: Live, tmp_path: Path) -> N
         await asyncio.to_thread(encoder.wait, 30)
         if encoder.poll() is None:
             encoder.kill()
+
+
+async def test_a_broken_relay_is_kept_after_the_session(live: Live, tmp_path: Path) -> None:
+    """The daily report names sessions whose relay broke: ingest keeps each break in
+    ``relay_incidents``, though the destination's own state goes back to idle at the end."""
+    flv = make_flv(tmp_path / "obs.flv", seconds=6, gop=30)
+    room = await live.api("GET", "/api/v1/bases/haifeng/rooms/studio-1")
+    dest = await live.api(
+        "POST",
+        "/api/v1/bases/haifeng/destinations",
+        {
+            "room_id": room["id"],
+            "name": "douyin",
+            "platform": "douyin",
+            "url": f"rtmp://127.0.0.1:{free_port()}/live/",
+            "stream_key": "platform-key-0002",
+        },
+    )  # fmt: skip  (nothing listens there: the platform is down)
+    key = (await live.api("POST", "/api/v1/bases/haifeng/rooms/studio-1/stream-key"))["stream_key"]
+    encoder = publish(f"{live.svc.rtmp_url}/{key}", flv)
+    try:
+        page = await wait_until(
+            lambda: live.api("GET", "/api/v1/bases/haifeng/sessions?status=live"),
+            lambda p: p["items"],
+            within=15,
+        )
+        session_id = page["items"][0]["id"]
+
+        async def incident() -> RelayIncident | None:
+            async with live.svc.app[DB_SESSIONS]() as db:
+                return await db.get(RelayIncident, (session_id, dest["id"]))
+
+        found = await wait_until(incident, lambda i: i is not None and i.retries >= 1, within=20)
+        assert found is not None and not found.failed and found.last_error
+    finally:
+        encoder.kill()
+        await asyncio.to_thread(encoder.wait, 10)
+    await wait_until(
+        lambda: live.api("GET", f"/api/v1/bases/haifeng/sessions/{session_id}"),
+        lambda s: s["status"] == "ended",
+        within=20,
+    )
+    assert (await live.api("GET", f"/api/v1/bases/haifeng/destinations/{dest['id']}"))[
+        "state"
+    ] == "idle"
+    assert await incident() is not None  # still there for the report

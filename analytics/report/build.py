@@ -60,8 +60,9 @@ class Period:
 
     minutes: pd.DataFrame
     live: dict[int, tuple[int, datetime | None, datetime | None]]
-    distinct: dict[str, dict[int, dict[str, int]]]
+    members: pd.DataFrame  #: the window's id-set rows (query.members)
     meta: dict[int, SessionMeta]
+    cache: dict[str, dict[int, Totals]] = dataclasses.field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -76,6 +77,11 @@ class Period:
 
     def totals(self, group: str) -> dict[int, Totals]:
         """:class:`Totals` per ``group`` key (0: "all", or no host / theme)."""
+        if group not in self.cache:
+            self.cache[group] = self._totals(group)
+        return self.cache[group]
+
+    def _totals(self, group: str) -> dict[int, Totals]:
         keys = {s: self.key(group, s) for s in self.meta}
         frame = self.minutes.assign(g=self.minutes["session_id"].map(keys))
         sums = frame.groupby("g")[list(SUMS)].sum() if not frame.empty else pd.DataFrame()
@@ -88,7 +94,7 @@ class Period:
         for session_id, (seconds, _, _) in self.live.items():
             if session_id in keys:
                 live[keys[session_id]] = live.get(keys[session_id], 0) + seconds
-        distinct = self.distinct.get(group, {})
+        distinct = query.distinct_counts(self.members, keys)
         out: dict[int, Totals] = {}
         for g in sorted(set(keys.values())):
             row: Any = sums.loc[g] if g in sums.index else None
@@ -106,15 +112,14 @@ class Period:
         return out
 
 
-async def read_period(
-    db: AsyncSession, base_ids: Sequence[int], w: Window, groups: Sequence[str]
-) -> Period:
+async def read_period(db: AsyncSession, base_ids: Sequence[int], w: Window) -> Period:
     minutes = await query.session_minutes(db, base_ids, w)
     live = await query.live_seconds(db, base_ids, w)
-    distinct = {g: await query.distinct_counts(db, base_ids, w, g) for g in ("session", *groups)}
-    ids = set(minutes["session_id"].tolist()) | set(live) | set(distinct["session"])
+    # Viewer events also leave minute rows, so these are all the sessions with figures.
+    ids = set(minutes["session_id"].tolist()) | set(live)
+    members = await query.members(db, list(ids), w)
     meta = await query.sessions(db, list(ids))
-    return Period(minutes, live, distinct, meta)
+    return Period(minutes, live, members, meta)
 
 
 def _all(period: Period) -> KPIs:
@@ -269,14 +274,12 @@ async def build_daily_report(
         *scope[:4], day.isoformat(), timezone, w.start.isoformat(), w.end.isoformat(),
         now.isoformat(), has_data=False,
     )  # fmt: skip
-    current = await read_period(db, base_ids, w, ("all", "host", "theme"))
+    current = await read_period(db, base_ids, w)
     if current.empty:
         return report
     before_w = day_window(day - timedelta(days=1), timezone, now)
-    before = await read_period(db, base_ids, before_w, ("all", "host", "theme"))
-    week = await read_period(
-        db, base_ids, day_window(day - timedelta(days=7), timezone, now), ("all",)
-    )
+    before = await read_period(db, base_ids, before_w)
+    week = await read_period(db, base_ids, day_window(day - timedelta(days=7), timezone, now))
     metas = {**before.meta, **current.meta}
     host_names = {m.host_id or 0: {"host": m.host} for m in metas.values()}
     theme_names = {
@@ -284,7 +287,7 @@ async def build_daily_report(
     }
     products, gi_products = _products(await query.products(db, base_ids, w))
     titles = {s: m.title for s, m in current.meta.items()}
-    session_buyers = {s: t.get("buyers", 0) for s, t in current.distinct["session"].items()}
+    session_buyers = {s: t.buyers for s, t in current.totals("session").items()}
     today: dict[int, list[int]] = {}
     for s, t in current.totals("session").items():
         host_id = current.meta[s].host_id

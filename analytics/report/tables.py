@@ -219,9 +219,10 @@ def to_xlsx(report: DailyReport, lang: Lang = "zh") -> bytes:
             c.font = Font(bold=True)
         for index, row in enumerate(table.rows):
             sheet.append(row)
-            for c, kind in zip(sheet[sheet.max_row], table.kinds_of(index), strict=True):
-                if kind in _FORMATS:
-                    c.number_format = _FORMATS[kind]
+            for column, kind in enumerate(table.kinds_of(index), start=1):
+                if kind in _FORMATS and row[column - 1] is not None:
+                    # cell() is a lookup; indexing a whole row scans the sheet every time.
+                    sheet.cell(index + 2, column).number_format = _FORMATS[kind]
         for letter, width in zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", _widths(table), strict=False):
             sheet.column_dimensions[letter].width = width
         sheet.freeze_panes = "A2"
