@@ -7,7 +7,6 @@ messages for people go to stderr.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -19,7 +18,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from livebase import stream_keys
+from livebase import eventloop, stream_keys
 from livebase.auth import issue_token
 from livebase.db.engine import create_engine, session_factory
 from livebase.db.migrate import current_revision, upgrade
@@ -224,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     run: Command = args.run
     try:
-        return asyncio.run(run(settings, args))
+        return eventloop.run(run(settings, args))
     except CliError as exc:
         err.print(f"[red]error:[/] {exc}")
         return 1
