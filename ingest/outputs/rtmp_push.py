@@ -163,7 +163,7 @@ class _Link:
     def flush(self) -> None:
         if self.pending:
             pending, self.pending = self.pending, bytearray()
-            if not self.writer.is_closing():
+            if not (self.ending or self.writer.is_closing()):
                 self.writer.write(pending)
 
     async def drain(self) -> None:
@@ -297,6 +297,7 @@ class _Link:
     async def close(self, *, graceful: bool) -> None:
         try:
             if graceful and self.task is not None and not self.task.done():
+                self.flush()  # media already taken goes before the goodbye
                 if self.live:
                     # As OBS and ffmpeg do on stop, so the platform ends the live at once.
                     stream, stream_id = self.target.stream, float(self.stream_id)
