@@ -1,6 +1,6 @@
 """The ingest benchmarks of the issue, in one command, each against its reference in the run:
 
-    .venv/bin/python -m benchmarks.ingest            # all: relay, scale, latency (~12 min)
+    .venv/bin/python -m benchmarks.ingest            # all: relay, scale, latency, whip (~15 min)
     .venv/bin/python -m benchmarks.ingest --only relay --rounds 3
 
 - relay:   CPU seconds to relay one 60 s 1080p30 6 Mbit/s publish to 2 RTMP destinations +
@@ -9,7 +9,10 @@
            (goal: none lost, in real time); nginx-rtmp under the same load as the reference;
 - latency: publish start → first HLS segment listed (goal ≤ segment + 1 s) and → first frame
            at the destinations (goal ≤ 1 s), median and max of ``--runs``; nginx-rtmp, bare
-           ffmpeg and a direct publish to the sink as references.
+           ffmpeg and a direct publish to the sink as references;
+- whip:    CPU seconds to relay one 720p30 H.264 + Opus WHIP publish (FFmpeg's WHIP muxer)
+           to one RTMP destination, Livebase vs the naive aiortc path that decodes and
+           encodes again with MediaRecorder (goal ≤ 0.25×).
 
 Results are printed and saved as JSON under benchmarks/results/. Every process it starts is
 ended by its pid before it exits. See docs/benchmarks.md for the method and the numbers.
@@ -34,10 +37,12 @@ from benchmarks.latency import LatencyResult, run_latency
 from benchmarks.media import CACHE, FFMPEG, InputInfo, make_input, probe_input
 from benchmarks.procs import stop_all
 from benchmarks.profile import hot_spots
-from benchmarks.relay import RelayResult, run_relay
+from benchmarks.relay import RelayResult, run_idle, run_relay
 from benchmarks.report import loadavg, machine, median_max
 from benchmarks.scale import ScaleResult, run_scale
 from benchmarks.systems import BareFfmpeg, Livebase, NginxRtmp
+from benchmarks.whip import SYSTEMS as WHIP_SYSTEMS
+from benchmarks.whip import WhipResult, make_whip_input, run_whip
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STAMP = time.strftime("%Y%m%d-%H%M%S")
@@ -91,6 +96,9 @@ def verdict(ok: bool) -> str:
 
 
 def relay(args: argparse.Namespace, media: InputInfo, work: Path, out: dict[str, Any]) -> None:
+    print(f"relay: Livebase idle, no publish (load {loadavg()[0]:.2f}) …", flush=True)
+    idle = run_idle(Livebase, work / "idle")
+    tidy(args, work / "idle")
     results: list[RelayResult] = []
     for r in range(args.rounds):
         for cls in (Livebase, NginxRtmp, BareFfmpeg):
@@ -119,6 +127,12 @@ def relay(args: argparse.Namespace, media: InputInfo, work: Path, out: dict[str,
         f"Livebase split: Python process {python_s:.2f} s (of which {kernel_s:.2f} s in the "
         f"kernel), its ffmpeg (HLS) child {cpu['livebase'] - python_s:.2f} s (medians)"
     )
+    window = statistics.median(x.window_s for x in lb)
+    print(
+        f"Livebase idle (no publish, {idle.seconds:g} s, load {idle.load_before[0]:.2f}): "
+        f"{idle.per(window):.2f} s per {window:.0f} s window, of which libsrt's threads "
+        f"(the SRT listener) {idle.srt_s * window / idle.seconds:.2f} s"
+    )
     vs_nginx, vs_ffmpeg = cpu["livebase"] / cpu["nginx-rtmp"], cpu["livebase"] / cpu["ffmpeg-tee"]
     print(f"Livebase / nginx-rtmp = {vs_nginx:.2f}  (goal ≤ 1.5: {verdict(vs_nginx <= 1.5)})")
     print(f"Livebase / ffmpeg-tee = {vs_ffmpeg:.2f}  (goal < 1: {verdict(vs_ffmpeg < 1)})")
@@ -130,6 +144,7 @@ def relay(args: argparse.Namespace, media: InputInfo, work: Path, out: dict[str,
     out["relay"] = {
         "runs": [asdict(x) for x in results],
         "median_cpu_s": cpu,
+        "livebase_idle": asdict(idle),
         "ratio_vs_nginx": vs_nginx,
         "ratio_vs_ffmpeg": vs_ffmpeg,
     }
@@ -202,13 +217,64 @@ def latency(args: argparse.Namespace, media: InputInfo, work: Path, out: dict[st
     out["latency"] = {"runs": [asdict(x) for x in results]}
 
 
-# The scenarios, in the order they run. The WHIP CPU comparison (someone else's) plugs in
-# here as one more entry: a function(args, media, workdir, out) that measures Livebase's
-# WHIP ingest and its reference in the same run and prints the ratio.
+def whip(args: argparse.Namespace, media: InputInfo, work: Path, out: dict[str, Any]) -> None:
+    source = probe_input(make_whip_input(args.whip_seconds))
+    print(f"whip input: {source.path.name}: {source.size}, {source.seconds:.1f} s, "
+          f"{source.video_frames} video frames, {source.bitrate_kbps:.0f} kbit/s")  # fmt: skip
+    results: list[WhipResult] = []
+    for r in range(args.rounds):
+        for system in WHIP_SYSTEMS:
+            print(f"whip: round {r + 1}, {system} (load {loadavg()[0]:.2f}) …", flush=True)
+            where = work / f"whip-{r}-{system}"
+            results.append(
+                run_whip(system, source.path, source.video_frames, source.seconds, where)
+            )
+            tidy(args, where)
+    cpu = {
+        name: statistics.median(x.cpu_s for x in results if x.system == name)
+        for name in WHIP_SYSTEMS
+    }
+    print("\nWHIP (CPU seconds of the server's process tree, publish → destination complete)")
+    print(f"{'system':<13} {'CPU s':>7} {'peak %':>7} {'pub s':>6} {'frames':>7} "
+          f"{'load':>5}  notes")  # fmt: skip
+    for x in results:
+        print(
+            f"{x.system:<13} {x.cpu_s:7.2f} {x.peak_cpu_pct:7.1f} {x.publisher_s:6.1f} "
+            f"{x.dest_frames:7d} {x.load_before[0]:5.2f}  "
+            f"{'complete' if x.complete else 'INCOMPLETE'}; of {x.expected_frames} "
+            f"{'; '.join(x.notes)}"
+        )
+    # A path that cannot keep up drops frames (aiortc's recorder discards what is still queued
+    # when the publish ends), so it is also compared per frame it delivered.
+    per_frame = {
+        name: statistics.median(
+            x.cpu_s / max(x.dest_frames, 1) for x in results if x.system == name
+        )
+        for name in WHIP_SYSTEMS
+    }
+    ratio = cpu["livebase"] / cpu["aiortc-naive"]
+    ratio_per_frame = per_frame["livebase"] / per_frame["aiortc-naive"]
+    print(f"Livebase / naive aiortc = {ratio:.2f}  (goal ≤ 0.25: {verdict(ratio <= 0.25)})")
+    print(
+        f"Livebase / naive aiortc per delivered frame = {ratio_per_frame:.2f}  "
+        f"(goal ≤ 0.25: {verdict(ratio_per_frame <= 0.25)})"
+    )
+    out["whip"] = {
+        "input": asdict(source) | {"path": source.path.name},
+        "runs": [asdict(x) for x in results],
+        "median_cpu_s": cpu,
+        "median_cpu_ms_per_frame": {k: v * 1000 for k, v in per_frame.items()},
+        "ratio_vs_naive": ratio,
+        "ratio_vs_naive_per_frame": ratio_per_frame,
+    }
+
+
+# The scenarios, in the order they run.
 SCENARIOS: dict[str, Callable[[argparse.Namespace, InputInfo, Path, dict[str, Any]], None]] = {
     "relay": relay,
     "scale": scale,
     "latency": latency,
+    "whip": whip,
 }
 
 
@@ -221,6 +287,7 @@ def main() -> None:
     parser.add_argument("--publishers", type=int, default=20, help="scale: publishers")
     parser.add_argument("--no-scale-reference", action="store_true", help="scale: skip nginx")
     parser.add_argument("--runs", type=int, default=5, help="latency: runs per system")
+    parser.add_argument("--whip-seconds", type=int, default=30, help="whip: input length")
     parser.add_argument("--profile", action="store_true", help="py-spy the Livebase server")
     parser.add_argument(
         "--idle",

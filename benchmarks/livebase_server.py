@@ -2,9 +2,10 @@
 
     python -m benchmarks.livebase_server --data-dir DIR --http-port P --rtmp-port R --srt-port S
 
-It runs ``running_service`` (HTTP API, HLS, RTMP ingest) on SQLite in ``DIR`` with the ladder
-off (source rendition only, as the issue's relay test asks), prints one JSON line with its
-URLs and an admin token, and stops on SIGTERM or SIGINT.
+It runs ``running_service`` (HTTP API, HLS, RTMP ingest) on SQLite in ``DIR``, on the event
+loop ``livebase serve`` uses (uvloop when installed), with the ladder off (source rendition
+only, as the issue's relay test asks), prints one JSON line with its URLs and an admin token,
+and stops on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import signal
 from pathlib import Path
 
+from livebase import eventloop
 from livebase.api.state import DB_SESSIONS
 from livebase.auth import issue_token
 from livebase.db.models import Role
@@ -59,7 +61,7 @@ def main() -> None:
     # As `livebase serve` logs (INFO), without the terminal colouring.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    asyncio.run(_run(args))
+    eventloop.run(_run(args))  # as `livebase serve` runs
 
 
 if __name__ == "__main__":

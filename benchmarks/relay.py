@@ -9,18 +9,19 @@ stream is in. The whole life of the server (start-up and shutdown included) is r
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.cpu import CpuMeter
+from benchmarks.cpu import TICK, CpuMeter
 from benchmarks.media import InputInfo, frame_count, listener_cmd, publisher_cmd
 from benchmarks.procs import free_port, spawn, wait_for
 from benchmarks.profile import record
 from benchmarks.report import loadavg
 from benchmarks.systems import System
 
-__all__ = ["RelayResult", "run_relay"]
+__all__ = ["IdleResult", "RelayResult", "run_idle", "run_relay"]
 
 LABEL = "s01"
 
@@ -114,3 +115,51 @@ def run_relay(
         complete=complete,
         notes=notes,
     )
+
+
+@dataclass
+class IdleResult:
+    cpu_s: float  # the server's tree, over ``seconds`` with no publish
+    seconds: float
+    srt_s: float  # of which libsrt's own threads (their names start with "SRT:")
+    load_before: tuple[float, float, float]
+
+    def per(self, window: float) -> float:
+        return self.cpu_s * window / self.seconds
+
+
+def _thread_cpu(pid: int, prefix: str) -> float:
+    """CPU seconds of ``pid``'s threads whose names start with ``prefix``."""
+    total = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        stat = read_stat_text(f"/proc/{pid}/task/{tid}/stat")
+        if stat is not None and stat[0].startswith(prefix):
+            total += stat[1]
+    return total
+
+
+def read_stat_text(path: str) -> tuple[str, float] | None:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    name = raw[raw.find("(") + 1 : raw.rfind(")")]
+    rest = raw[raw.rfind(")") + 2 :].split()
+    return name, (int(rest[11]) + int(rest[12])) / TICK
+
+
+def run_idle(system_cls: type[System], workdir: Path, seconds: float = 30) -> IdleResult:
+    """What the server costs with nothing to relay: the floor under every relay figure."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    load = loadavg()
+    system = system_cls(workdir / "server", (free_port(), free_port()))
+    system.start([LABEL])
+    time.sleep(2)  # start-up work (first API calls) settles
+    meter = CpuMeter(system.proc.pid)
+    srt = _thread_cpu(system.proc.pid, "SRT:")
+    time.sleep(seconds)
+    srt = _thread_cpu(system.proc.pid, "SRT:") - srt
+    cpu = meter.stop()
+    system.stop()
+    return IdleResult(cpu, seconds, srt, load)

@@ -31,7 +31,7 @@ class System(ABC):
     name: str
     proc: Proc
 
-    def __init__(self, workdir: Path, dests: tuple[int, int]) -> None:
+    def __init__(self, workdir: Path, dests: tuple[int, ...]) -> None:
         self.workdir = workdir
         self.dests = dests
         workdir.mkdir(parents=True, exist_ok=True)
@@ -84,6 +84,7 @@ class Livebase(System):
         info = json.loads(ready.read_text())
         self.http, self.token = info["http_url"], info["token"]
         urls = {}
+        self.keys: dict[str, str] = {}
         for label in labels:
             room = self.api(
                 "POST",
@@ -102,8 +103,13 @@ class Livebase(System):
                         "stream_key": label,
                     },
                 )
+            self.keys[label] = key["stream_key"]
             urls[label] = f"{info['rtmp_url']}/{key['stream_key']}"
         return urls
+
+    def whip(self, label: str) -> tuple[str, str]:
+        """The WHIP endpoint of ``label``'s room and its bearer token (the stream key)."""
+        return f"{self.http}/whip/haifeng/bench-{label}", self.keys[label]
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         request = urllib.request.Request(

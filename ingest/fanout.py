@@ -7,12 +7,19 @@ codec headers a late or reconnecting output needs first.
 Each output reads from its own ``Feed``, a bounded queue. An output that falls behind (a
 stalled platform, a slow disk) loses its backlog and resumes at the next keyframe; it never
 slows the publisher or the other outputs.
+
+An output that has caught up can take tags as they come instead (``Feed.deliver_directly``):
+a relay then writes each tag to its socket from the ingest's own call, with no task woken per
+tag. That is most of what a relay costs in Python (see docs/benchmarks.md); the queue takes
+over whenever the output's transport backs up, so a slow output still never slows the
+publisher.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -22,6 +29,7 @@ from ingest.flv import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, FlvError, parse_audio_t
 __all__ = [
     "END_OF_STREAM",
     "NEW_SOURCE",
+    "Deliver",
     "EndOfStream",
     "Fanout",
     "Feed",
@@ -30,6 +38,8 @@ __all__ = [
     "Source",
     "Tag",
 ]
+
+log = logging.getLogger("livebase.ingest.fanout")
 
 DEFAULT_FEED_BYTES: Final = 8 * 1024 * 1024  # ~10 s of a 6 Mbit/s stream
 
@@ -62,6 +72,8 @@ class EndOfStream:
 
 END_OF_STREAM: Final = EndOfStream()
 Item = Tag | NewSource | EndOfStream
+Deliver = Callable[[Tag], bool]
+"""Takes one tag at once (True), or declines it (False: the output's transport is backed up)."""
 
 
 class Source:
@@ -137,6 +149,7 @@ class Feed:
         self._items: collections.deque[Item] = collections.deque()
         self._bytes = 0
         self._ready = asyncio.Event()
+        self._deliver: Deliver | None = None
         self._awaiting_keyframe = True
         self.dropped = 0  # tags lost to overflow, for stats and logs
         self.overflows = 0
@@ -144,7 +157,7 @@ class Feed:
     def put(self, tag: Tag) -> None:
         if self._awaiting_keyframe:
             if tag.header:
-                self._append(tag)
+                self._offer(tag)
                 return
             if not (tag.kind == TAG_VIDEO and tag.keyframe):
                 self.dropped += 1
@@ -158,13 +171,40 @@ class Feed:
             self._awaiting_keyframe = True
             self.put(tag)
             return
+        self._offer(tag)
+
+    def _offer(self, tag: Tag) -> None:
+        deliver = self._deliver
+        if deliver is not None:
+            try:
+                if deliver(tag):
+                    return
+            except Exception:
+                # The output's own task meets the same tag from the queue and fails there,
+                # retried like any other failure; the publisher must not see it.
+                log.exception("%s: taking a tag directly failed", self.name)
         self._append(tag)
 
     def _append(self, item: Item) -> None:
+        # Anything queued ends direct delivery, so tags keep their order: the consumer wakes,
+        # empties the queue, and may ask for direct delivery again.
+        self._deliver = None
         self._items.append(item)
         if isinstance(item, Tag):
             self._bytes += len(item.payload)
         self._ready.set()
+
+    def deliver_directly(self, deliver: Deliver) -> bool:
+        """Hand the following tags to ``deliver`` as they are put, until it declines one or a
+        marker comes; both are queued and wake ``get()``. Refused (False) while items are
+        queued: take those first."""
+        if self._items:
+            return False
+        self._deliver = deliver
+        return True
+
+    def stop_direct(self) -> None:
+        self._deliver = None
 
     def new_source(self) -> None:
         self._append(NEW_SOURCE)
@@ -179,6 +219,7 @@ class Feed:
 
     def restart(self, init: list[Tag]) -> None:
         """Start over (the output reconnected): headers first, media from the next keyframe."""
+        self._deliver = None
         self._items.clear()
         self._bytes = 0
         self._awaiting_keyframe = True

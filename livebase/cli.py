@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.report import FORMATS, LANGS, UnknownBase, build_daily_report, render
 from analytics.report.files import parse_day, write_atomic
-from livebase import cli_imports, stream_keys
+from livebase import cli_imports, eventloop, stream_keys
 from livebase.auth import issue_token
 from livebase.db.engine import create_engine, session_factory
 from livebase.db.migrate import current_revision, upgrade
@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     run: Command = args.run
     try:
-        return asyncio.run(run(settings, args))
+        return eventloop.run(run(settings, args))
     except CliError as exc:
         err.print(f"[red]error:[/] {exc}")
         return 1

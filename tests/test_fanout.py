@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ingest.fanout import NEW_SOURCE, Fanout, Feed, Tag
+from ingest.fanout import END_OF_STREAM, NEW_SOURCE, Fanout, Feed, Tag
 from ingest.flv import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO
 
 AVC_HEADER = bytes([0x17, 0x00, 0, 0, 0, 0x01, 0x64, 0x00, 0x1F, 0xFF])
@@ -94,3 +94,52 @@ async def test_get_waits_for_data() -> None:
     fan.push(TAG_VIDEO, 0, AVC_HEADER)
     got = await asyncio.wait_for(waiter, 1)
     assert isinstance(got, Tag) and got.header and feed.queued_bytes == 0
+
+
+def test_direct_delivery_hands_tags_over_until_the_output_declines() -> None:
+    fan = Fanout()
+    feed = fan.attach("relay")
+    publish(fan, 0, 1)
+    assert not feed.deliver_directly(lambda tag: True), "queued items come first"
+    drain(feed)
+    taken: list[Tag] = []
+    room = [2]
+
+    def deliver(tag: Tag) -> bool:
+        if room[0] == 0:
+            return False  # backed up
+        room[0] -= 1
+        taken.append(tag)
+        return True
+
+    assert feed.deliver_directly(deliver)
+    for i in range(4):
+        fan.push(TAG_VIDEO, 100 + i * 33, INTER)
+    assert [t.timestamp for t in taken] == [100, 133]
+    # The declined tag and every later one wait in the queue, in order; nothing is delivered
+    # directly again until the output asks.
+    room[0] = 10
+    fan.push(TAG_VIDEO, 300, INTER)
+    assert len(taken) == 2
+    assert [t.timestamp for t in drain(feed) if isinstance(t, Tag)] == [166, 199, 300]
+
+
+def test_direct_delivery_stops_at_markers_and_survives_a_failing_output() -> None:
+    fan = Fanout()
+    feed = fan.attach("relay")
+    publish(fan, 0, 1)
+    drain(feed)
+    taken: list[Tag] = []
+    feed.deliver_directly(lambda tag: taken.append(tag) is None)
+    fan.push(TAG_AUDIO, 40, AAC)
+    feed.end()
+    fan.push(TAG_AUDIO, 60, AAC)
+    assert len(taken) == 1
+    assert drain(feed)[0] is END_OF_STREAM
+
+    def broken(tag: Tag) -> bool:
+        raise RuntimeError("encoder bug")
+
+    feed.deliver_directly(broken)
+    fan.push(TAG_AUDIO, 80, AAC)  # the publisher does not see the output's failure
+    assert [t.timestamp for t in drain(feed) if isinstance(t, Tag)] == [80]

@@ -267,6 +267,7 @@ async def test_key_in_app_or_with_a_query_string(
         url = f"rtmp://127.0.0.1:{server.port}/{url_tail}"
         code, stderr = await ffmpeg_publish(url, seconds=0.5, extra=extra)
         assert code == 0, stderr
+        await asyncio.wait_for(authority.sinks[0].ended.wait(), 5)
     (request,) = authority.requests
     assert (request.app, request.stream_key, request.query) == ("live", KEY, query)
     assert authority.sinks[0].of_type(9)
@@ -279,6 +280,7 @@ async def test_enhanced_rtmp_hevc_passes_through() -> None:
         url = f"rtmp://127.0.0.1:{server.port}/live/{KEY}"
         code, stderr = await ffmpeg_publish(url, seconds=1, codec=hevc)
         assert code == 0, stderr
+        await asyncio.wait_for(authority.sinks[0].ended.wait(), 5)
     video = [parse_video_tag(m.payload) for m in authority.sinks[0].of_type(9)]
     assert video[0].codec == "hvc1" and video[0].enhanced and video[0].is_sequence_header
     assert sum(v.is_keyframe for v in video) == 1
@@ -332,6 +334,9 @@ async def test_garbage_and_stalled_handshakes_are_dropped_while_a_publish_flows(
             assert len(await bad.raw_until_closed()) == reply_size
             at_close = len(sink.media)
             code, stderr = await publish
+            # The encoder's end, not the server's shutdown, ends the publish: so the sink has
+            # everything (media is read every few milliseconds, not byte by byte).
+            await asyncio.wait_for(sink.ended.wait(), 5)
             assert len(sink.media) > at_close
         finally:
             publish.cancel()

@@ -21,7 +21,7 @@ from typing import Any
 
 import ffmpeg
 
-from ingest.fanout import EndOfStream, Feed, NewSource
+from ingest.fanout import EndOfStream, Feed, NewSource, Tag
 from ingest.ffmpeg_args import compile_args, flv_stdin
 from ingest.flv import TAG_SCRIPT, encode_tag, file_header
 from ingest.hls import DateRange, HlsError, MediaPlaylist, Segment, parse_segment_list_line
@@ -94,6 +94,16 @@ class Rendition:
             self.write()
 
 
+_BACKLOG = 1 << 20  # bytes ffmpeg has not read yet before the pump awaits it
+_GATHER_SECONDS = 0.1  # how long tags gather before they are written to ffmpeg
+
+
+def _flv_tag(tag: Tag) -> bytes:
+    # ffmpeg reads a script tag as metadata only at time 0; later it would become a data
+    # stream.
+    return encode_tag(tag.kind, 0 if tag.kind == TAG_SCRIPT else tag.timestamp, tag.payload)
+
+
 class _FfmpegSegmenter(Output):
     """Shared life of an ffmpeg that reads the feed as FLV and reports segments on pipes."""
 
@@ -111,6 +121,7 @@ class _FfmpegSegmenter(Output):
         self.ffmpeg_bin = ffmpeg_bin
         self.renditions = list(renditions)
         self.child: ChildProcess | None = None
+        self._pending = bytearray()  # delivered directly, written after the current callback
         self._after_error = False
 
     def build(self, list_targets: Sequence[str]) -> list[str]:
@@ -122,6 +133,7 @@ class _FfmpegSegmenter(Output):
             # and the next keyframe. (After a new source, the feed already starts that way.)
             self.feed.rewind()
         self._after_error = True
+        self._pending = bytearray()  # meant for an ffmpeg that is gone
         read_fds, write_fds = zip(*(os.pipe() for _ in self.renditions), strict=True)
         targets = [f"pipe:{fd}" for fd in write_fds]
         self.child = ChildProcess(
@@ -171,25 +183,50 @@ class _FfmpegSegmenter(Output):
             transport.close()
 
     async def _pump(self) -> None:
-        """Write the feed as FLV until a new source starts (return) or ffmpeg dies (raise)."""
+        """Write the feed as FLV until a new source starts (return) or ffmpeg dies (raise):
+        what is queued, then, once caught up, each tag as it comes (``_deliver``)."""
         assert self.child is not None
         stdin = self.child.stdin
         stdin.write(file_header())
-        while True:
-            item = await self.feed.get()
-            if isinstance(item, NewSource | EndOfStream):
-                return
-            # ffmpeg reads a script tag as metadata only at time 0; later it would become a
-            # data stream.
-            ts = 0 if item.kind == TAG_SCRIPT else item.timestamp
-            stdin.write(encode_tag(item.kind, ts, item.payload))
-            if stdin.transport.get_write_buffer_size() > 1 << 20:
-                try:
-                    await stdin.drain()
-                except (ConnectionResetError, BrokenPipeError) as exc:
-                    raise OutputError("ffmpeg stopped reading its input") from exc
-            if self.child.proc and self.child.proc.returncode is not None:
-                raise OutputError(f"ffmpeg exited: {' | '.join(self.child.last_error_lines[-2:])}")
+        try:
+            while True:
+                item = await self.feed.get()
+                self._flush()  # what was delivered directly goes first
+                if isinstance(item, NewSource | EndOfStream):
+                    return
+                stdin.write(_flv_tag(item))
+                if stdin.transport.get_write_buffer_size() > _BACKLOG:
+                    try:
+                        await stdin.drain()
+                    except (ConnectionResetError, BrokenPipeError) as exc:
+                        raise OutputError("ffmpeg stopped reading its input") from exc
+                if self.child.proc and self.child.proc.returncode is not None:
+                    error = " | ".join(self.child.last_error_lines[-2:])
+                    raise OutputError(f"ffmpeg exited: {error}")
+                self.feed.deliver_directly(self._deliver)
+        finally:
+            self.feed.stop_direct()
+
+    def _deliver(self, tag: Tag) -> bool:
+        child = self.child
+        if child is None or child.proc is None or child.proc.returncode is not None:
+            return False
+        transport = child.stdin.transport
+        unread = len(self._pending) + transport.get_write_buffer_size()
+        if transport.is_closing() or unread > _BACKLOG:
+            return False  # queued: the pump waits for ffmpeg, or reports it gone
+        # Gathered for a moment, then written at once: ffmpeg then wakes a few times a second
+        # rather than for every frame (a segment waits on its keyframe anyway).
+        if not self._pending:
+            asyncio.get_running_loop().call_later(_GATHER_SECONDS, self._flush)
+        self._pending += _flv_tag(tag)
+        return True
+
+    def _flush(self) -> None:
+        if self._pending and self.child is not None and self.child.proc is not None:
+            pending, self._pending = self._pending, bytearray()
+            if not self.child.stdin.transport.is_closing():
+                self.child.stdin.write(pending)
 
     async def close(self) -> None:
         if self.child is not None:

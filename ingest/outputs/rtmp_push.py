@@ -10,6 +10,7 @@ end. Stream keys are secrets: only their last four characters reach logs, except
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import ssl
@@ -37,6 +38,9 @@ DEFAULT_PORTS: Final = {"rtmp": 1935, "rtmps": 443}
 FLASH_VER: Final = "FMLE/3.0 (compatible; Livebase)"
 CHUNK_SIZE: Final = 4096  # what OBS and ffmpeg announce; fewer chunk headers for the platform
 MAX_BATCH: Final = 256 * 1024  # a long backlog goes out in pieces, each one drained
+# Unsent bytes above which tags queue and the pump awaits the platform (with a stall timeout);
+# below it, writing needs no await at all.
+BACKLOG: Final = 256 * 1024
 # Chunk streams as ffmpeg uses them, the pattern platforms see most: commands on 3, publish on
 # 8, audio and data on 4, video on 6.
 CSID_COMMAND: Final = 3
@@ -131,6 +135,8 @@ class _Link:
         self.live = False
         self.ending = False  # our side is closed; what the platform still sends is read
         self.stream_id = 0
+        self.base: int | None = None  # the feed's timestamp that is time 0 here
+        self.pending = bytearray()  # encoded by direct delivery, written after the callback
         self.task: asyncio.Task[None] | None = None
 
     def media(self, tag: Tag, timestamp: int) -> bytes:
@@ -143,6 +149,22 @@ class _Link:
     def send(self, message: Message, chunk_stream: int | None = None) -> None:
         if not (self.ending or self.writer.is_closing()):
             self.writer.write(self.out.write(message, chunk_stream))
+
+    def backed_up(self) -> bool:
+        return len(self.pending) + self.writer.transport.get_write_buffer_size() > BACKLOG
+
+    def write_soon(self, data: bytes) -> None:
+        """Write ``data`` once the current callback is over: the tags of one ingest read then
+        leave in one system call (and wake the platform's side once)."""
+        if not self.pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.pending += data
+
+    def flush(self) -> None:
+        if self.pending:
+            pending, self.pending = self.pending, bytearray()
+            if not (self.ending or self.writer.is_closing()):
+                self.writer.write(pending)
 
     async def drain(self) -> None:
         try:
@@ -275,6 +297,7 @@ class _Link:
     async def close(self, *, graceful: bool) -> None:
         try:
             if graceful and self.task is not None and not self.task.done():
+                self.flush()  # media already taken goes before the goodbye
                 if self.live:
                     # As OBS and ffmpeg do on stop, so the platform ends the live at once.
                     stream, stream_id = self.target.stream, float(self.stream_id)
@@ -383,6 +406,7 @@ class RtmpPushOutput(Output):
         try:
             done, _ = await asyncio.wait((pump, link.task), return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self.feed.stop_direct()
             pump.cancel()
         for task in done:
             error = None if task.cancelled() else task.exception()
@@ -392,19 +416,14 @@ class RtmpPushOutput(Output):
             raise OutputError(f"connection to {self.target} ended")
 
     async def _pump(self, link: _Link) -> None:
-        """Relay the feed in batches until the stream ends (return) or the link breaks (raise)."""
-        # Each connection's clock starts at its first media tag, as a fresh OBS publish does;
-        # headers queued before it go at time 0.
-        base: int | None = None
+        """Relay the feed until the stream ends (return) or the link breaks (raise): what is
+        queued in batches, then, once caught up, each tag as it comes (``_deliver``)."""
+        deliver = functools.partial(self._deliver, link)
         while True:
             batch, item, ended = bytearray(), await self.feed.get(), False
             while True:
                 if isinstance(item, Tag):
-                    if item.header:
-                        self._headers[item.kind] = item
-                    elif base is None:
-                        base = item.timestamp
-                    batch += link.media(item, 0 if base is None else max(item.timestamp - base, 0))
+                    batch += self._encode(link, item)
                 elif isinstance(item, NewSource):
                     self._headers.clear()  # the new encoder's headers follow in the feed
                 else:  # the end of the stream: what is queued goes out, then the goodbye
@@ -414,8 +433,27 @@ class RtmpPushOutput(Output):
                 if following is None:
                     break
                 item = following
+            link.flush()  # what was delivered directly goes first
             if not link.writer.is_closing():
                 link.writer.write(batch)
-            await link.drain()
+            if ended or link.backed_up():
+                await link.drain()
             if ended:
                 return
+            self.feed.deliver_directly(deliver)
+
+    def _deliver(self, link: _Link, tag: Tag) -> bool:
+        if link.writer.is_closing() or link.backed_up():
+            return False  # queued: the pump drains the link, and notices a stall
+        link.write_soon(self._encode(link, tag))
+        return True
+
+    def _encode(self, link: _Link, tag: Tag) -> bytes:
+        # Each connection's clock starts at its first media tag, as a fresh OBS publish does;
+        # headers queued before it go at time 0.
+        if tag.header:
+            self._headers[tag.kind] = tag
+        elif link.base is None:
+            link.base = tag.timestamp
+        base = link.base
+        return link.media(tag, 0 if base is None else max(tag.timestamp - base, 0))
