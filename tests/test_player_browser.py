@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +20,15 @@ from listings_support import gi_claim
 from media import make_segments
 from orders_support import ok
 
-from ingest.hls import DateRange
-from ingest.outputs.hls import Rendition
+from ingest.hls import DateRange, Variant, render_master
+from ingest.outputs.hls import Rendition, write_atomic
 from livebase.api.state import SETTINGS
 
 HF = "/api/v1/bases/haifeng"
 HOSTILE = '<script>window.hacked = 1</script><img src=x onerror="window.hacked = 2">茶'
 CARD_SHOWN = "!document.getElementById('card').hidden"
 CARD_HIDDEN = "document.getElementById('card').hidden"
+VIDEO_PLAYS = "document.getElementById('video').readyState >= 2"
 CARD_TEXT = """JSON.stringify({
   title: document.getElementById('card-title-zh').textContent,
   en: document.getElementById('card-title-en').textContent,
@@ -107,9 +108,14 @@ async def test_the_live_page_shows_the_pinned_card_and_hides_it_on_unpin(
         }  # fmt: skip
         await ok(world, "POST", f"{sp}/pins/{pin['id']}/unpin", token=host)
         await page.wait_for(CARD_HIDDEN)
-        # The next pin shows it again: the page keeps following the room.
+        # The stream comes up; the next pin shows the card again and the page, which waited
+        # for the stream, plays it.
+        assert await page.evaluate(VIDEO_PLAYS) is False
+        record(world, pin["session_id"], datetime.now(UTC), [], ended=False)
         await ok(world, "POST", sp + "/pins", {"product_id": product["id"]}, token=host)
         await page.wait_for(CARD_SHOWN)
+        await page.wait_for(VIDEO_PLAYS)
+        assert await page.evaluate("document.getElementById('badge').textContent") == "直播 LIVE"
 
 
 async def product_of(world: World, product_id: int) -> dict[str, Any]:
@@ -121,19 +127,18 @@ def product_image(product: dict[str, Any]) -> str:
     return str(product["images"][0]["url"])
 
 
-def record(world: World, session_id: int, pinned_at: datetime, range_: DateRange) -> None:
-    """A recording of the session as the HLS output writes it: 8 s of video, whose playlist
-    starts 3 s before the pin."""
-    directory = world.api.app[SETTINGS].data_dir / "hls" / "haifeng" / "studio-1"
-    rendition = Rendition(
-        directory / str(session_id) / "source",
-        pinned_at - timedelta(seconds=3),
-        window=6,
-        dateranges=lambda: [range_],
-    )
+def record(
+    world: World, session_id: int, origin: datetime, ranges: list[DateRange], *, ended: bool
+) -> None:
+    """HLS of the session as the HLS output writes it, 8 s of video from ``origin``: the
+    master and live playlists, and the recording (ended, or still growing)."""
+    directory = world.api.app[SETTINGS].data_dir / "hls" / "haifeng" / "studio-1" / str(session_id)
+    rendition = Rendition(directory / "source", origin, window=6, dateranges=lambda: ranges)
     for line in make_segments(rendition.dir, seconds=8, segment_seconds=2):
         rendition.add(line)
-    rendition.end()
+    if ended:
+        rendition.end()
+    write_atomic(directory / "master.m3u8", render_master([Variant("source/index.m3u8", 600_000)]))
 
 
 async def seek(page: Page, seconds: float) -> None:
@@ -160,7 +165,7 @@ async def test_the_replay_shows_the_card_while_the_position_is_inside_the_pin(
         pinned_at + timedelta(seconds=2.5),
         attributes={"X-PRODUCT-ID": product["id"], "X-TITLE": "海丰莲花山茶"},
     )
-    record(world, session_id, pinned_at, held)
+    record(world, session_id, pinned_at - timedelta(seconds=3), [held], ended=True)
     playlist = await world.api.client.get(f"/hls/haifeng/studio-1/{session_id}/source/replay.m3u8")
     assert f'#EXT-X-DATERANGE:ID="pin-{pin["id"]}"' in await playlist.text()
 
@@ -176,7 +181,7 @@ async def test_the_replay_shows_the_card_while_the_position_is_inside_the_pin(
         await seek(page, 4.0)
         await page.wait_for(CARD_SHOWN)
         # The frame at the position is decoded: the video itself plays, not only the card.
-        await page.wait_for("document.getElementById('video').readyState >= 2")
+        await page.wait_for(VIDEO_PLAYS)
         shown = await card(page)
         assert shown["title"] == "海丰莲花山茶 <b>新茶</b>" and shown["elements"] == 0
         assert shown["price"] == "¥68.00" and shown["gi"] == "海丰莲花山茶"
