@@ -361,13 +361,15 @@ async def _run(settings: Settings, duration: float, console: Console, stop: asyn
             table = Table(title="Livebase demo", show_header=False)
             table.add_row("API", f"{svc.http_url}/api/v1/bases")
             table.add_row("OpenAPI", f"{svc.http_url}/openapi.json")
+            table.add_row("Player page", f"{svc.http_url}/watch/haifeng/{scene.room}")
             table.add_row("HLS player URL", hls)
             table.add_row("Health / metrics", f"{svc.http_url}/healthz · {svc.http_url}/metrics")
             table.add_row("RTMP ingest", f"{svc.rtmp_url} (key: livebase rooms --rotate-key)")
             table.add_row("Admin token", api.token)
             console.print(table)
             console.print(
-                "Play the HLS URL in VLC or ffplay. "
+                "Open the player page in a browser (the pinned product shows on it), "
+                "or play the HLS URL in VLC or ffplay. "
                 + ("Press Ctrl-C to stop." if not duration else f"Stopping in {duration:g} s.")
             )
             with contextlib.suppress(TimeoutError):
@@ -389,7 +391,8 @@ async def _run(settings: Settings, duration: float, console: Console, stop: asyn
             await source.stop(grace=2)
         orders = selling.result() if selling and not selling.cancelled() else None
         console.print(
-            f"replay: {svc.http_url}/hls/haifeng/{scene.room}/{scene.session_id}/master.m3u8"
+            f"replay: {svc.http_url}/watch/haifeng/{scene.room}/sessions/{scene.session_id}"
+            f" · {svc.http_url}/hls/haifeng/{scene.room}/{scene.session_id}/master.m3u8"
             + (f" · {orders} orders" if orders is not None else "")
         )
         await daily_report(svc, settings, console, expected_orders=live_orders)
