@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -242,33 +243,40 @@ def encoder(settings: Settings, rtmp_url: str, key: str) -> ChildProcess:
     )
 
 
-async def sell(api: Driver, scene: Scene, console: Console, rng: random.Random) -> int:
-    """The host pins each product in turn while viewers buy; returns the orders placed."""
+@dataclass
+class Sales:
+    orders: int = 0
+
+
+async def sell(
+    api: Driver, scene: Scene, console: Console, rng: random.Random, sales: Sales
+) -> None:
+    """The host pins each product in turn, round after round until the demo stops (so the
+    player page always has a card to show soon), while viewers buy."""
     base = "/api/v1/bases/haifeng"
     sid = scene.session_id
-    orders = 0
-    for product in scene.products:
-        pin = await api("POST", f"{base}/sessions/{sid}/pins", {"product_id": product["id"]})
-        console.print(f"  📌 pinned {product['title_zh']}")
-        for n in range(rng.randint(2, 5)):
-            qty = rng.randint(1, 3)
-            await api(
-                "POST",
-                f"{base}/orders",
-                {
-                    "platform": rng.choice(["douyin", "kuaishou", "channels"]),
-                    "platform_order_id": f"demo-{sid}-{product['id']}-{n}",
-                    "product_id": product["id"],
-                    "session_id": sid,
-                    "quantity": qty,
-                    "amount_fen": qty * product["price_fen"],
-                    "placed_at": datetime.now(UTC).isoformat(),
-                },
-            )
-            orders += 1
-            await asyncio.sleep(rng.uniform(0.5, 1.5))
-        await api("POST", f"{base}/sessions/{sid}/pins/{pin['id']}/unpin")
-    return orders
+    for round_ in itertools.count(1):
+        for product in scene.products:
+            pin = await api("POST", f"{base}/sessions/{sid}/pins", {"product_id": product["id"]})
+            console.print(f"  📌 pinned {product['title_zh']}")
+            for n in range(rng.randint(2, 5)):
+                qty = rng.randint(1, 3)
+                await api(
+                    "POST",
+                    f"{base}/orders",
+                    {
+                        "platform": rng.choice(["douyin", "kuaishou", "channels"]),
+                        "platform_order_id": f"demo-{sid}-{round_}-{product['id']}-{n}",
+                        "product_id": product["id"],
+                        "session_id": sid,
+                        "quantity": qty,
+                        "amount_fen": qty * product["price_fen"],
+                        "placed_at": datetime.now(UTC).isoformat(),
+                    },
+                )
+                sales.orders += 1
+                await asyncio.sleep(rng.uniform(0.5, 1.5))
+            await api("POST", f"{base}/sessions/{sid}/pins/{pin['id']}/unpin")
 
 
 async def watch(url: str, viewer: int, stop: asyncio.Event) -> None:
@@ -348,7 +356,8 @@ async def _run(settings: Settings, duration: float, console: Console, stop: asyn
             scene = await prepare(api)
         source = encoder(settings, svc.rtmp_url, scene.stream_key)
         await source.start()
-        selling: asyncio.Task[int] | None = None
+        selling: asyncio.Task[None] | None = None
+        sales = Sales()
         live_orders = 0
         stop_viewers = asyncio.Event()
         viewers: list[asyncio.Task[None]] = []
@@ -356,18 +365,20 @@ async def _run(settings: Settings, duration: float, console: Console, stop: asyn
             with console.status("the host goes live (ffmpeg test source over RTMP)…"):
                 hls = await _wait_live(api, svc, scene)
             console.print(f"[green]●[/] session {scene.session_id} is live in {scene.room}")
-            selling = asyncio.create_task(sell(api, scene, console, rng))
+            selling = asyncio.create_task(sell(api, scene, console, rng, sales))
             viewers = [asyncio.create_task(watch(hls, i, stop_viewers)) for i in range(VIEWERS)]
             table = Table(title="Livebase demo", show_header=False)
             table.add_row("API", f"{svc.http_url}/api/v1/bases")
             table.add_row("OpenAPI", f"{svc.http_url}/openapi.json")
+            table.add_row("Player page", f"{svc.http_url}/watch/haifeng/{scene.room}")
             table.add_row("HLS player URL", hls)
             table.add_row("Health / metrics", f"{svc.http_url}/healthz · {svc.http_url}/metrics")
             table.add_row("RTMP ingest", f"{svc.rtmp_url} (key: livebase rooms --rotate-key)")
             table.add_row("Admin token", api.token)
             console.print(table)
             console.print(
-                "Play the HLS URL in VLC or ffplay. "
+                "Open the player page in a browser (the pinned product shows on it), "
+                "or play the HLS URL in VLC or ffplay. "
                 + ("Press Ctrl-C to stop." if not duration else f"Stopping in {duration:g} s.")
             )
             with contextlib.suppress(TimeoutError):
@@ -387,10 +398,10 @@ async def _run(settings: Settings, duration: float, console: Console, stop: asyn
                 with contextlib.suppress(asyncio.CancelledError):
                     await selling
             await source.stop(grace=2)
-        orders = selling.result() if selling and not selling.cancelled() else None
         console.print(
-            f"replay: {svc.http_url}/hls/haifeng/{scene.room}/{scene.session_id}/master.m3u8"
-            + (f" · {orders} orders" if orders is not None else "")
+            f"replay: {svc.http_url}/watch/haifeng/{scene.room}/sessions/{scene.session_id}"
+            f" · {svc.http_url}/hls/haifeng/{scene.room}/{scene.session_id}/master.m3u8"
+            + f" · {sales.orders} orders"
         )
         await daily_report(svc, settings, console, expected_orders=live_orders)
     console.print("demo stopped")

@@ -184,16 +184,17 @@ if [ "$want_test" -eq 1 ]; then
   fi
 fi
 
-# 5. Chromium for the test suite: the daily report's HTML is rendered in a real headless browser.
+# 5. Chromium for the test suite: the daily report's HTML and the player pages run in a real
+#    headless browser.
 if [ "$want_test" -eq 1 ]; then
   if [ -x /usr/bin/chromium ]; then
     step "chromium found: /usr/bin/chromium"
   elif is_root && command -v apt-get >/dev/null 2>&1; then
     apt_install chromium fonts-noto-cjk ||
-      die "could not install chromium (needed to render the HTML report)"
+      die "could not install chromium (needed for the HTML report and player tests)"
   else
     warn "chromium is not installed and this is not root, so it cannot be installed here.
-         The HTML report test will be skipped. Install it with: sudo apt-get install chromium"
+         The HTML report and player tests will be skipped. Install it with: sudo apt-get install chromium"
   fi
 fi
 

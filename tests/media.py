@@ -74,3 +74,29 @@ def ffprobe(target: str | Path) -> dict[str, Any]:
 
 def codecs(target: str | Path) -> set[str]:
     return {s["codec_name"] for s in ffprobe(target)["streams"]}
+
+
+def make_segments(directory: Path, seconds: float = 8, segment_seconds: float = 2) -> list[str]:
+    """MPEG-TS segments of an H.264 + AAC test picture cut as the HLS output cuts them; returns
+    ffmpeg's CSV segment list lines (``name,start,end``), which ``Rendition.add`` reads."""
+    directory.mkdir(parents=True, exist_ok=True)
+    listing = directory / "segments.csv"
+    subprocess.run(
+        [
+            FFMPEG, "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", "testsrc=size=320x180:rate=15",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+            "-t", str(seconds),
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+            "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds})",
+            "-c:a", "aac", "-b:a", "64k",
+            "-f", "segment", "-segment_time", str(segment_seconds), "-segment_format", "mpegts",
+            "-segment_list", str(listing), "-segment_list_type", "csv",
+            str(directory / "seg%03d.ts"),
+        ],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+    lines = listing.read_text().splitlines()
+    listing.unlink()
+    return lines

@@ -254,6 +254,10 @@ CASES = [
     c("product-id-beyond-int4", "GET", f"{PRODUCTS}/{HUGE}", 404),
     c("token-id-beyond-int4", "DELETE", f"/api/v1/tokens/{HUGE}", 404),
     c("slug-with-nul", "GET", HF + "/rooms/studio%00-1", 404),
+    *[c(f"public-path-with-nul-{i}", "GET", path, 404, "not_found", auth=None)
+      for i, path in enumerate(["/watch/haifeng/studio%00-1", "/static/player/a%00.js",
+                                "/hls/haifeng/studio%00-1/live.m3u8", "/hls/a%00b.m3u8",
+                                "/live/haifeng/studio%00-1/pins"])],
     # unknown routes and methods
     c("no-route", "GET", "/api/v1/nowhere", 404, "not_found"),
     c("no-version", "GET", "/api/v2/bases", 404, "not_found"),

@@ -18,6 +18,7 @@ from livebase.api import (
     imports,
     live,
     pins_stream,
+    player,
     products,
     rankings,
     reports,
@@ -113,4 +114,5 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
     products.add_routes(app)
     webhooks.add_routes(app)
     pins_stream.add_routes(app)
+    player.add_routes(app)
     return app

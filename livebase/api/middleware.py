@@ -13,7 +13,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from livebase.api.routing import json_response
 from livebase.api.state import SETTINGS
-from livebase.errors import ApiError
+from livebase.errors import ApiError, NotFound
 
 log = logging.getLogger("livebase.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -44,6 +44,9 @@ def envelope(
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        if "\x00" in request.path:
+            # No resource has a NUL in its name, and PostgreSQL and the file system refuse one.
+            raise NotFound(f"no resource at {request.path!r}")
         return await handler(request)
     except ApiError as exc:
         fields = [{"field": f.field, "message": f.message} for f in exc.fields]

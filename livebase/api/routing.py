@@ -21,7 +21,7 @@ from livebase.api.state import BUS, DB_SESSIONS, SETTINGS
 from livebase.auth import Principal, authenticate, bearer_from_header
 from livebase.bus import STREAM_DOMAIN, Event
 from livebase.db.models import Role
-from livebase.errors import BadRequest, FieldError, NotFound, ValidationFailed
+from livebase.errors import BadRequest, FieldError, ValidationFailed
 from livebase.settings import Settings
 
 
@@ -136,8 +136,6 @@ def _dump(value: Any) -> Any:
 
 def wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
-        if any("\x00" in v for v in request.match_info.values()):
-            raise NotFound(f"no resource at {request.path!r}")
         if any("\x00" in v for v in request.query.values()):
             raise BadRequest("query parameters must not contain NUL characters", code="bad_query")
         query = _parse_query(request, endpoint.query) if endpoint.query else None
