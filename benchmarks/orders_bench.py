@@ -212,32 +212,48 @@ async def drained(bench: Bench) -> None:
 async def pin_unpin(
     bench: Bench, scene: dict[str, Any], rates: list[float], seconds: float
 ) -> None:
-    sp, products = scene["session"], scene["products"]
+    # Requests built once (URLs, headers, bodies): the load generator shares the two cores.
+    pins_url = bench.root + scene["session"] + "/pins"
+    headers = {**bench.auth, "Content-Type": "application/json"}
+    bodies = [json.dumps({"product_id": p}).encode() for p in scene["products"]]
+    health_url = bench.root + "/healthz"
     latest: list[int] = []
+
+    async def post(url: str, body: bytes | None) -> bytes:
+        async with bench.http.post(url, data=body, headers=headers) as resp:
+            payload = await resp.read()
+            if resp.status >= 300:
+                raise RuntimeError(f"POST {url}: {resp.status} {payload!r}")
+            return payload
 
     async def fire(i: int) -> None:
         if i % 2 == 0:
-            pin = await bench.call("POST", sp + "/pins", {"product_id": products[(i // 2) % 2]})
+            pin = json.loads(await post(pins_url, bodies[(i // 2) % 2]))
             latest.append(pin["id"])
         elif latest:
-            await bench.call("POST", f"{sp}/pins/{latest[-1]}/unpin")
+            await post(f"{pins_url}/{latest[-1]}/unpin", None)
 
     async def health(i: int) -> None:
-        async with bench.http.get(bench.root + "/healthz") as resp:
+        async with bench.http.get(health_url) as resp:
             await resp.read()
 
     print(f"\n1. pin/unpin, {seconds:.0f} s per rate (open loop; failed = error or > 5 s)")
     for rate in rates:
         await drained(bench)
+        cpu = CpuWatch(bench.server_pid)
         ref, ref_rate, ref_failed = await open_loop(rate, seconds, health)
+        ref_cpu = cpu.report(int(rate * (seconds + 1)))
         await drained(bench)
+        cpu = CpuWatch(bench.server_pid)
         ours, our_rate, failed = await open_loop(rate, seconds, fire)
+        our_cpu = cpu.report(int(rate * (seconds + 1)))
         print(f"   {rate:4.0f}/s GET /healthz (reference): {summary(ref)}  failed {ref_failed}"
-              f"  (sent at {ref_rate:.0f}/s)")  # fmt: skip
+              f"  (sent at {ref_rate:.0f}/s)\n      {ref_cpu}")  # fmt: skip
         if ours:
             ratio = percentile(ours, 0.99) / percentile(ref, 0.99)
             print(f"   {rate:4.0f}/s pin + unpin:              {summary(ours)}  failed {failed}"
-                  f"  p99 ratio {ratio:.1f}  (sent at {our_rate:.0f}/s)")  # fmt: skip
+                  f"  p99 ratio {ratio:.1f}  (sent at {our_rate:.0f}/s)"
+                  f"\n      {our_cpu}")  # fmt: skip
         else:
             print(f"   {rate:4.0f}/s pin + unpin: every request failed ({failed})")
 

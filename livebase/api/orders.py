@@ -142,7 +142,8 @@ async def shops_ctx(app: web.Application) -> AsyncIterator[None]:
         await bus.publish_many(STREAM_ANALYTICS, [analytics_event(n) for n in news])
 
     window = timedelta(minutes=settings.attribution_window_minutes)
-    writer = OrderWriter(app[DB_SESSIONS], window, announce)
+    kept = timedelta(days=settings.webhook_receipt_days)
+    writer = OrderWriter(app[DB_SESSIONS], window, announce, receipts_kept=kept)
     task = asyncio.create_task(writer.run(), name="order-writer")
     async with aiohttp.ClientSession(timeout=timeout) as http:
         app[SHOPS] = ShopAdapters(vault, http)

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
+from sqlalchemy import CursorResult, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from livebase.db.models import WebhookReceipt, utcnow
 from livebase.errors import ApiError, Conflict
 from livebase.orders.intake import Delivery, Outcome, apply_batch
 from livebase.orders.model import IntakeResult, OrderNews
@@ -32,6 +35,7 @@ from livebase.orders.model import IntakeResult, OrderNews
 log = logging.getLogger("livebase.orders")
 MAX_BATCH = 500
 INSERT_ATTEMPTS = 3
+PRUNE_EVERY = 3600.0  # seconds between deletions of old webhook receipts
 Announce = Callable[[list[OrderNews]], Awaitable[None]]
 _Job = tuple[Delivery, "asyncio.Future[IntakeResult | None]"]
 
@@ -45,11 +49,14 @@ class OrderWriter:
         window: timedelta,
         announce: Announce,
         *,
+        receipts_kept: timedelta = timedelta(days=7),
         max_batch: int = MAX_BATCH,
     ) -> None:
         self._sessions = sessions
         self._window = window
         self._announce = announce
+        self._receipts_kept = receipts_kept
+        self._pruned_at: float | None = None
         self._max_batch = max_batch
         self._waiting: list[_Job] = []
         self._wake = asyncio.Event()
@@ -74,10 +81,38 @@ class OrderWriter:
                     jobs = self._waiting[: self._max_batch]
                     del self._waiting[: self._max_batch]
                     await self._apply(jobs)
+                due = self._pruned_at is None or time.monotonic() - self._pruned_at > PRUNE_EVERY
+                if due:
+                    await self._prune_quietly()
         finally:
             for _, future in self._waiting:
                 future.cancel()
             self._waiting.clear()
+
+    async def prune(self) -> int:
+        """Delete the receipts of deliveries older than a platform retries; how many went.
+
+        A delivery older than that which comes again is taken in as new, which only matters
+        for a delivery that creates an order (an update is idempotent): that order is known
+        by its platform id and is not created twice.
+        """
+        self._pruned_at = time.monotonic()
+        before = utcnow() - self._receipts_kept
+        async with self._sessions() as db, db.begin():
+            result = await db.execute(
+                delete(WebhookReceipt).where(WebhookReceipt.received_at < before)
+            )
+        assert isinstance(result, CursorResult)
+        return result.rowcount
+
+    async def _prune_quietly(self) -> None:
+        try:
+            gone = await self.prune()
+        except Exception as exc:  # the next hour tries again; deliveries go on meanwhile
+            log.warning("could not delete old webhook receipts: %r", exc)
+        else:
+            if gone:
+                log.info("deleted %d webhook receipts older than %s", gone, self._receipts_kept)
 
     async def _apply(self, jobs: list[_Job]) -> None:
         try:
