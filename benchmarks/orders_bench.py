@@ -5,9 +5,9 @@ Each figure is compared with a reference measured in the same run against the sa
 runs in a process of its own, on SQLite under a temporary data directory unless
 ``--database-url`` names another database; the load generator runs here.
 
-    .venv/bin/python benchmarks/orders_bench.py [--rates 100,250,500] [--seconds 10]
+    .venv/bin/python -m benchmarks.orders_bench [--rates 100,250,500] [--seconds 10]
         [--viewers 1000] [--pins 30] [--orders 3000] [--concurrency 32]
-        [--database-url URL] [--redis-url URL]
+        [--database-url URL] [--redis-url URL] [--only pins,viewers,webhooks]
 
 1. Pin and unpin: an open loop at each of ``--rates`` requests/s for ``--seconds``, alternating
    a pin (of one of two products) and the unpin of the latest pin; latency from send to answer.
@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import json
 import multiprocessing
+import os
 import socket
 import tempfile
 import time
@@ -38,6 +39,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+
+from benchmarks.cpu import read_stat
 
 SECRET = "shpss_bench_secret_8d1f"
 HF = "/api/v1/bases/haifeng"
@@ -91,9 +94,29 @@ def summary(ms: list[float]) -> str:
     )
 
 
+class CpuWatch:
+    """CPU seconds of the API process and of this load generator over a measurement."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.start = self._now()
+
+    def _now(self) -> tuple[float, float, float]:
+        stat = read_stat(self.server_pid)
+        times = os.times()
+        return time.perf_counter(), stat.own if stat else 0.0, times.user + times.system
+
+    def report(self, requests: int) -> str:
+        wall, server, ours = (b - a for a, b in zip(self.start, self._now(), strict=True))
+        return (
+            f"API {server / requests * 1000:.2f} ms CPU per request ({server / wall:.0%} of a "
+            f"core), load generator {ours / wall:.0%} of a core"
+        )
+
+
 class Bench:
-    def __init__(self, http: aiohttp.ClientSession, root: str, token: str) -> None:
-        self.http, self.root = http, root
+    def __init__(self, http: aiohttp.ClientSession, root: str, token: str, server_pid: int) -> None:
+        self.http, self.root, self.server_pid = http, root, server_pid
         self.auth = {"Authorization": f"Bearer {token}"}
 
     async def call(self, method: str, path: str, body: Any = None) -> Any:
@@ -189,32 +212,48 @@ async def drained(bench: Bench) -> None:
 async def pin_unpin(
     bench: Bench, scene: dict[str, Any], rates: list[float], seconds: float
 ) -> None:
-    sp, products = scene["session"], scene["products"]
+    # Requests built once (URLs, headers, bodies): the load generator shares the two cores.
+    pins_url = bench.root + scene["session"] + "/pins"
+    headers = {**bench.auth, "Content-Type": "application/json"}
+    bodies = [json.dumps({"product_id": p}).encode() for p in scene["products"]]
+    health_url = bench.root + "/healthz"
     latest: list[int] = []
+
+    async def post(url: str, body: bytes | None) -> bytes:
+        async with bench.http.post(url, data=body, headers=headers) as resp:
+            payload = await resp.read()
+            if resp.status >= 300:
+                raise RuntimeError(f"POST {url}: {resp.status} {payload!r}")
+            return payload
 
     async def fire(i: int) -> None:
         if i % 2 == 0:
-            pin = await bench.call("POST", sp + "/pins", {"product_id": products[(i // 2) % 2]})
+            pin = json.loads(await post(pins_url, bodies[(i // 2) % 2]))
             latest.append(pin["id"])
         elif latest:
-            await bench.call("POST", f"{sp}/pins/{latest[-1]}/unpin")
+            await post(f"{pins_url}/{latest[-1]}/unpin", None)
 
     async def health(i: int) -> None:
-        async with bench.http.get(bench.root + "/healthz") as resp:
+        async with bench.http.get(health_url) as resp:
             await resp.read()
 
     print(f"\n1. pin/unpin, {seconds:.0f} s per rate (open loop; failed = error or > 5 s)")
     for rate in rates:
         await drained(bench)
+        cpu = CpuWatch(bench.server_pid)
         ref, ref_rate, ref_failed = await open_loop(rate, seconds, health)
+        ref_cpu = cpu.report(int(rate * (seconds + 1)))
         await drained(bench)
+        cpu = CpuWatch(bench.server_pid)
         ours, our_rate, failed = await open_loop(rate, seconds, fire)
+        our_cpu = cpu.report(int(rate * (seconds + 1)))
         print(f"   {rate:4.0f}/s GET /healthz (reference): {summary(ref)}  failed {ref_failed}"
-              f"  (sent at {ref_rate:.0f}/s)")  # fmt: skip
+              f"  (sent at {ref_rate:.0f}/s)\n      {ref_cpu}")  # fmt: skip
         if ours:
             ratio = percentile(ours, 0.99) / percentile(ref, 0.99)
             print(f"   {rate:4.0f}/s pin + unpin:              {summary(ours)}  failed {failed}"
-                  f"  p99 ratio {ratio:.1f}  (sent at {our_rate:.0f}/s)")  # fmt: skip
+                  f"  p99 ratio {ratio:.1f}  (sent at {our_rate:.0f}/s)"
+                  f"\n      {our_cpu}")  # fmt: skip
         else:
             print(f"   {rate:4.0f}/s pin + unpin: every request failed ({failed})")
 
@@ -314,28 +353,36 @@ async def webhooks(bench: Bench, scene: dict[str, Any], orders: int, concurrency
     url = f"{bench.root}/webhooks/shopify/{scene['shop']}"
     deliveries = [delivery(n) for n in range(orders)]
     health = [("GET", bench.root + "/healthz", {}, None)] * orders
+    cpu = CpuWatch(bench.server_pid)
     ref = await closed_loop(bench.http, health, concurrency)
+    ref_cpu, cpu = cpu.report(orders), CpuWatch(bench.server_pid)
     ours = await closed_loop(bench.http, [("POST", url, h, b) for h, b in deliveries], concurrency)
+    our_cpu, cpu = cpu.report(orders), CpuWatch(bench.server_pid)
     replay = await closed_loop(
         bench.http, [("POST", url, h, b) for h, b in deliveries[: orders // 3]], concurrency
     )
+    replay_cpu = cpu.report(orders // 3)
     print(f"\n3. webhook ingestion, {orders} signed orders, {concurrency} in flight")
-    print(f"   GET /healthz (reference): {ref:8,.0f} req/s")
-    print(f"   new orders:               {ours:8,.0f} orders/s  (ratio {ours / ref:.2f})")
-    print(f"   replays (counted once):   {replay:8,.0f} deliveries/s")
+    print(f"   GET /healthz (reference): {ref:8,.0f} req/s        {ref_cpu}")
+    print(f"   new orders:               {ours:8,.0f} orders/s     {our_cpu}")
+    print(f"   replays (counted once):   {replay:8,.0f} deliveries/s {replay_cpu}")
+    print(f"   ratio new orders / healthz: {ours / ref:.2f}")
 
 
-async def run(args: argparse.Namespace, port: int, token: str) -> None:
+async def run(args: argparse.Namespace, port: int, token: str, server_pid: int) -> None:
     root = f"http://127.0.0.1:{port}"
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
-        bench = Bench(http, root, token)
+        bench = Bench(http, root, token, server_pid)
         scene = await bench.setup()
-        await pin_unpin(bench, scene, args.rates, args.seconds)
-        await drained(bench)
-        await pin_to_viewers(bench, scene, args.viewers, args.pins)
-        await drained(bench)
-        await webhooks(bench, scene, args.orders, args.concurrency)
+        if "pins" in args.only:
+            await pin_unpin(bench, scene, args.rates, args.seconds)
+            await drained(bench)
+        if "viewers" in args.only:
+            await pin_to_viewers(bench, scene, args.viewers, args.pins)
+            await drained(bench)
+        if "webhooks" in args.only:
+            await webhooks(bench, scene, args.orders, args.concurrency)
 
 
 def main() -> None:
@@ -349,6 +396,9 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--database-url", default="")
+    parser.add_argument(
+        "--only", type=lambda v: set(v.split(",")), default={"pins", "viewers", "webhooks"}
+    )
     parser.add_argument("--redis-url", default="")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -362,7 +412,8 @@ def main() -> None:
             token = parent.recv()
             print(f"database: {args.database_url or 'SQLite (embedded default)'}; "
                   f"bus: {'Redis' if args.redis_url else 'in process'}")  # fmt: skip
-            asyncio.run(run(args, port, token))
+            assert server.pid is not None
+            asyncio.run(run(args, port, token, server.pid))
         finally:
             server.terminate()
             server.join()

@@ -154,6 +154,7 @@ class Settings(_Strict):
     report_hour: int = Field(default=7, ge=0, le=23)
     secret_key: SecretStr = SecretStr("")
     attribution_window_minutes: float = Field(default=30.0, ge=0.0, le=1440.0)
+    webhook_receipt_days: int = Field(default=7, ge=1, le=365)
     themes: tuple[ThemeConfig, ...] = DEFAULT_THEMES
     bases: tuple[BaseConfig, ...] = DEFAULT_BASES
 

@@ -2,7 +2,7 @@
 
 Each order is a separately signed Shopify delivery for one unit, all sent at once over their
 own connections. Exactly 100 take stock and 900 are refused; stock ends at 0, never below.
-Runs on SQLite and on PostgreSQL (see livebase/orders/stock.py for why each is safe).
+Runs on SQLite and on PostgreSQL (see livebase/orders/intake.py for why each is safe).
 """
 
 from __future__ import annotations

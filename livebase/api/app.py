@@ -32,7 +32,16 @@ from livebase.api.openapi import build as build_openapi
 from livebase.api.orders import shops_ctx
 from livebase.api.resources import SPECS
 from livebase.api.routing import Endpoint, json_response, wrap
-from livebase.api.state import BUS, DB_SESSIONS, ENGINE, SETTINGS
+from livebase.api.state import (
+    BUS,
+    DB_SESSIONS,
+    ENGINE,
+    SETTINGS,
+    TOKENS,
+    WRITE_QUEUE,
+    write_queue,
+)
+from livebase.auth import TokenCache
 from livebase.bus import create_bus
 from livebase.db.engine import create_engine, session_factory
 from livebase.db.migrate import upgrade
@@ -79,6 +88,8 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
         middlewares=[metrics.middleware(), error_middleware],
     )
     app[SETTINGS] = settings
+    app[TOKENS] = TokenCache()
+    app[WRITE_QUEUE] = write_queue(settings.effective_database_url)
     endpoints = all_endpoints()
     app[OPENAPI] = build_openapi(endpoints)
 

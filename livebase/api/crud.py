@@ -38,7 +38,7 @@ async def resolve_base(ctx: Context) -> Base:
     return base
 
 
-def _scope_filter(rules: Mapping[Role, Scope], principal: Principal) -> ColumnElement[bool] | None:
+def scope_filter(rules: Mapping[Role, Scope], principal: Principal) -> ColumnElement[bool] | None:
     if principal.role not in rules:
         raise Forbidden(f"the {principal.role.value} role may not do this")
     scope = rules[principal.role]
@@ -98,7 +98,7 @@ class CrudSpec:
         self, ctx: Context, base: Base, raw_key: str, rules: Mapping[Role, Scope]
     ) -> Any:
         stmt = select(self.model).where(self.model.base_id == base.id, self._key_clause(raw_key))
-        scope = _scope_filter(rules, ctx.principal)
+        scope = scope_filter(rules, ctx.principal)
         if scope is not None:
             stmt = stmt.where(scope)
         row = await ctx.db.scalar(stmt)
@@ -136,7 +136,7 @@ class CrudSpec:
         base = await resolve_base(ctx)
         query: ListQuery = ctx.query
         stmt = select(self.model).where(self.model.base_id == base.id)
-        scope = _scope_filter(self.read, ctx.principal)
+        scope = scope_filter(self.read, ctx.principal)
         if scope is not None:
             stmt = stmt.where(scope)
         stmt = self._filtered(stmt, query)

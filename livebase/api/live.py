@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from typing import Any, NoReturn
+
+from sqlalchemy import CursorResult, Select, delete, insert, select, update
 
 from livebase import golive, stream_keys
 from livebase.api import schemas as s
-from livebase.api.crud import PREFIX, flush_or_conflict, resolve_base
+from livebase.api.crud import PREFIX, flush_or_conflict, resolve_base, scope_filter
 from livebase.api.resources import ROOMS, SESSIONS
 from livebase.api.routing import Context, Endpoint, parse_id
 from livebase.bus import Event
 from livebase.db.models import (
+    Base,
+    GiClaimRecord,
     LineupItem,
     LiveSession,
     Pin,
@@ -107,61 +111,95 @@ async def list_pins(ctx: Context) -> s.Page[s.PinOut]:
     return s.Page[s.PinOut](items=[s.PinOut.model_validate(r) for r in rows], next_cursor=None)
 
 
+# Pins come in bursts while live, and on SQLite each statement is a round trip to the
+# database thread: the pin endpoints read everything they need in one query (the session
+# with its base, and the product through the lineup or the pin), then write.
+
+
+def _in_session(ctx: Context, *columns: Any) -> Select[Any]:
+    """The path's session, in a base the caller sees and within the caller's write scope."""
+    session_id = parse_id(ctx.path("key")) or -1
+    stmt = (
+        select(Base.slug, LiveSession.id, LiveSession.base_id, LiveSession.status, *columns)
+        .select_from(LiveSession)
+        .join(Base, Base.id == LiveSession.base_id)
+        .where(Base.slug == ctx.path("base"), LiveSession.id == session_id)
+    )
+    if not ctx.principal.is_admin:
+        stmt = stmt.where(LiveSession.base_id == ctx.principal.base_id)
+    scope = scope_filter(SESSIONS.write, ctx.principal)
+    return stmt if scope is None else stmt.where(scope)
+
+
+async def _not_found(ctx: Context) -> NoReturn:
+    """The generic lookups raise the same errors as every other endpoint (no base, no
+    session); they only run when the one query found nothing."""
+    await _session(ctx, write=True)
+    raise NotFound(f"no session {ctx.path('key')!r}")
+
+
 async def create_pin(ctx: Context) -> s.PinOut:
-    base_slug, session = await _session(ctx, write=True)
     body: s.PinCreate = ctx.body
-    if session.status is not SessionStatus.LIVE:
+    stmt = (
+        _in_session(ctx, LineupItem.product_id, Product.stock, GiClaimRecord)
+        .outerjoin(
+            LineupItem,
+            (LineupItem.session_id == LiveSession.id) & (LineupItem.product_id == body.product_id),
+        )
+        .outerjoin(Product, Product.id == LineupItem.product_id)
+        .outerjoin(GiClaimRecord, GiClaimRecord.product_id == Product.id)
+    )
+    row = (await ctx.db.execute(stmt)).first()
+    if row is None:
+        await _not_found(ctx)
+    base_slug, session_id, base_id, status, in_lineup, stock, claim = row
+    if status is not SessionStatus.LIVE:
         raise Conflict(
-            f"products can be pinned only while the session is live (it is {session.status})",
+            f"products can be pinned only while the session is live (it is {status})",
             code="session_not_live",
         )
-    if body.product_id not in await _lineup_ids(ctx, session.id):
+    if in_lineup is None:
         raise ValidationFailed(
             "the product is not in this session's lineup",
             fields=[FieldError("product_id", "not in the lineup")],
         )
-    await _check_pinnable(ctx, body.product_id)
+    _check_pinnable(body.product_id, stock, claim)
+    await ctx.writing()
     now = utcnow()
     # One product is pinned at a time: pinning another ends the current pin.
-    current = await ctx.db.scalars(
-        select(Pin).where(Pin.session_id == session.id, Pin.unpinned_at.is_(None))
+    await ctx.db.execute(
+        update(Pin)
+        .where(Pin.session_id == session_id, Pin.unpinned_at.is_(None))
+        .values(unpinned_at=now)
+        .execution_options(synchronize_session=False)
     )
-    for pin in current:
-        pin.unpinned_at = now
-    pin = Pin(
-        base_id=session.base_id,
-        session_id=session.id,
-        product_id=body.product_id,
-        pinned_at=now,
-        stream_offset_ms=body.stream_offset_ms,
-    )
-    ctx.db.add(pin)
-    await flush_or_conflict(ctx, "pin")
+    values = {
+        "base_id": base_id,
+        "session_id": session_id,
+        "product_id": body.product_id,
+        "pinned_at": now,
+        "stream_offset_ms": body.stream_offset_ms,
+    }
+    pin_id = await ctx.db.scalar(insert(Pin).values(values).returning(Pin.id))
+    assert pin_id is not None
     ctx.events.append(
         Event(
             type="pin.created",
             base=base_slug,
-            data={
-                "session_id": session.id,
-                "product_id": body.product_id,
-                "pin_id": pin.id,
-            },
+            data={"session_id": session_id, "product_id": body.product_id, "pin_id": pin_id},
         )
     )
-    return s.PinOut.model_validate(pin)
+    return s.PinOut(id=pin_id, unpinned_at=None, **values)
 
 
-async def _check_pinnable(ctx: Context, product_id: int) -> None:
+def _check_pinnable(product_id: int, stock: int, claim: GiClaimRecord | None) -> None:
     """Viewers buy what is pinned: it must be in stock and any GI claim must hold up."""
-    product = await ctx.db.get(Product, product_id)
-    if product is None:  # the lineup refers to it, so only a concurrent delete gets here
-        raise NotFound(f"no product {product_id}")
-    if product.stock == 0:
+    if stock == 0:
         raise Conflict(
             f"product {product_id} is out of stock (every SKU has 0 left); restock it first",
             code="out_of_stock",
         )
-    missing = store.gi_problems(store.claim_of(product))
+    missing = store.gi_problems(store.claim_from(claim))
     if missing:
         raise ValidationFailed(
             f"product {product_id} claims a geographical indication that is incomplete; "
@@ -172,30 +210,39 @@ async def _check_pinnable(ctx: Context, product_id: int) -> None:
 
 
 async def unpin(ctx: Context) -> s.PinOut:
-    base_slug, session = await _session(ctx, write=True)
     raw = ctx.path("pin")
-    pin = await ctx.db.scalar(
-        select(Pin).where(
-            Pin.session_id == session.id,
-            Pin.id == (parse_id(raw) or -1),
-        )
+    stmt = _in_session(ctx, Pin).outerjoin(
+        Pin, (Pin.session_id == LiveSession.id) & (Pin.id == (parse_id(raw) or -1))
     )
+    row = (await ctx.db.execute(stmt)).first()
+    if row is None:
+        await _not_found(ctx)
+    base_slug, session_id, _, _, pin = row
     if pin is None:
-        raise NotFound(f"no pin {raw!r} in session {session.id}")
-    if pin.unpinned_at is None:
-        pin.unpinned_at = utcnow()
-        ctx.events.append(
-            Event(
-                type="pin.removed",
-                base=base_slug,
-                data={
-                    "session_id": session.id,
-                    "product_id": pin.product_id,
-                    "pin_id": pin.id,
-                },
-            )
+        raise NotFound(f"no pin {raw!r} in session {session_id}")
+    out = s.PinOut.model_validate(pin)
+    if out.unpinned_at is None:
+        await ctx.writing()
+        now = utcnow()
+        ended = await ctx.db.execute(
+            update(Pin)
+            .where(Pin.id == out.id, Pin.unpinned_at.is_(None))
+            .values(unpinned_at=now)
+            .execution_options(synchronize_session=False)
         )
-    return s.PinOut.model_validate(pin)
+        assert isinstance(ended, CursorResult)
+        if ended.rowcount != 1:  # another call ended it meanwhile
+            out.unpinned_at = await ctx.db.scalar(select(Pin.unpinned_at).where(Pin.id == out.id))
+        else:
+            out.unpinned_at = now
+            ctx.events.append(
+                Event(
+                    type="pin.removed",
+                    base=base_slug,
+                    data={"session_id": session_id, "product_id": out.product_id, "pin_id": out.id},
+                )
+            )
+    return out
 
 
 ROOM = PREFIX + "/rooms/{key}"

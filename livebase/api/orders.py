@@ -9,7 +9,6 @@ insert, and only after the commit tells analytics (``order.paid``, ``order.refun
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -17,26 +16,25 @@ from datetime import datetime, timedelta
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from analytics.constants import STREAM_ANALYTICS
 from analytics.schemas import OrderPaidV1, OrderRefundedV1, to_bus_event
 from livebase.api.state import BUS, DB_SESSIONS, SETTINGS
 from livebase.bus import Event
-from livebase.db.models import Base, OrderStatus, ShopConnection, utcnow
-from livebase.errors import ApiError, Conflict
+from livebase.db.models import Base, OrderStatus, ShopConnection
+from livebase.errors import ApiError
 from livebase.orders import (
+    Delivery,
     IncomingLine,
     IncomingOrder,
     IntakeResult,
     OrderNews,
+    OrderWriter,
     Shop,
     Vault,
     VaultError,
-    apply_orders,
-    first_receipt,
 )
 from storefront_adapters import Credentials, PlatformOrder, StorefrontAdapter, get_adapter
 
@@ -67,15 +65,9 @@ class ShopAdapters:
     within that time.
     """
 
-    def __init__(
-        self, vault: Vault, http: aiohttp.ClientSession, *, one_writer: bool = False
-    ) -> None:
+    def __init__(self, vault: Vault, http: aiohttp.ClientSession) -> None:
         self.vault = vault
         self.http = http
-        # SQLite has one writer at a time. Waiting for its lock inside SQLite means sleeping
-        # and polling (the busy handler backs off up to 100 ms per try), which under a burst
-        # of orders turns into a convoy; queueing here hands the lock over in arrival order.
-        self._write_lock = asyncio.Lock() if one_writer else None
         self._cache: dict[int, tuple[datetime, StorefrontAdapter]] = {}
         self._rows: dict[int, tuple[float, ShopConnection, str]] = {}
 
@@ -126,32 +118,41 @@ class ShopAdapters:
         self._cache[conn.id] = (conn.updated_at, adapter)
         return adapter
 
-    @contextlib.asynccontextmanager
-    async def writer(self) -> AsyncIterator[None]:
-        """Hold while writing orders: one at a time in this process on SQLite."""
-        if self._write_lock is None:
-            yield
-            return
-        async with self._write_lock:
-            yield
-
     def forget(self, connection_id: int) -> None:
         self._cache.pop(connection_id, None)
         self._rows.pop(connection_id, None)
 
 
 SHOPS = web.AppKey("shop_adapters", ShopAdapters)
+ORDER_WRITER = web.AppKey("order_writer", OrderWriter)
 
 
 async def shops_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Owns the vault and the HTTP client of the shop adapters; in ``app.cleanup_ctx``."""
+    """Owns the shop adapters (vault, HTTP client) and the order writer's task.
+
+    In ``app.cleanup_ctx``; the writer stops last, after the server has stopped taking
+    requests, so no delivery is left waiting for it.
+    """
     settings = app[SETTINGS]
     vault = Vault.from_settings(settings.secret_key.get_secret_value(), settings.data_dir)
     timeout = aiohttp.ClientTimeout(total=30, connect=10)
+    bus = app[BUS]
+
+    async def announce(news: list[OrderNews]) -> None:
+        await bus.publish_many(STREAM_ANALYTICS, [analytics_event(n) for n in news])
+
+    window = timedelta(minutes=settings.attribution_window_minutes)
+    kept = timedelta(days=settings.webhook_receipt_days)
+    writer = OrderWriter(app[DB_SESSIONS], window, announce, receipts_kept=kept)
+    task = asyncio.create_task(writer.run(), name="order-writer")
     async with aiohttp.ClientSession(timeout=timeout) as http:
-        one_writer = settings.effective_database_url.startswith("sqlite")
-        app[SHOPS] = ShopAdapters(vault, http, one_writer=one_writer)
-        yield
+        app[SHOPS] = ShopAdapters(vault, http)
+        app[ORDER_WRITER] = writer
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.wait([task])
 
 
 def to_incoming(order: PlatformOrder) -> IncomingOrder:
@@ -212,42 +213,19 @@ async def ingest(
     orders: Sequence[PlatformOrder],
     *,
     delivery_id: str | None = None,
+    pulled: bool = False,
     pull_cursor: str | None = None,
 ) -> IntakeResult | None:
-    """Apply ``orders`` in one transaction; None when ``delivery_id`` was taken in before.
+    """Store ``orders`` through the order writer; None when ``delivery_id`` was taken in before.
 
-    The transaction starts with a write (the webhook receipt, or for a pull the connection's
-    new cursor, stored with the orders it covers), so that on SQLite it holds the write lock
-    before it reads anything.
+    Returns once they are committed (with a pull's new cursor, stored with the orders it
+    covers) and analytics has been told.
     """
-    window = timedelta(minutes=app[SETTINGS].attribution_window_minutes)
-    incoming = [to_incoming(o) for o in orders]
-    shops = app[SHOPS]
-    for attempt in range(1, INSERT_ATTEMPTS + 1):
-        try:
-            async with shops.writer(), app[DB_SESSIONS]() as db, db.begin():
-                if delivery_id is not None and not await first_receipt(
-                    db, shop.connection_id, delivery_id
-                ):
-                    return None
-                if pull_cursor is not None:
-                    await db.execute(
-                        update(ShopConnection)
-                        .where(ShopConnection.id == shop.connection_id)
-                        .values(pull_cursor=pull_cursor, pulled_at=utcnow())
-                    )
-                result = await apply_orders(db, shop, incoming, window)
-            break
-        except IntegrityError as exc:
-            # Another delivery of the same new order committed first; the next attempt sees
-            # it and advances it instead.
-            if attempt == INSERT_ATTEMPTS:
-                raise Conflict(
-                    "the order was changed by another delivery at the same time; send it again",
-                    code="concurrent_delivery",
-                ) from exc
-            log.info("order insert raced another delivery (attempt %d); retrying", attempt)
-    events = [analytics_event(news) for news in result.news]
-    if events:
-        await app[BUS].publish_many(STREAM_ANALYTICS, events)
-    return result
+    delivery = Delivery(
+        shop,
+        tuple(to_incoming(o) for o in orders),
+        delivery_id=delivery_id,
+        pulled=pulled,
+        pull_cursor=pull_cursor,
+    )
+    return await app[ORDER_WRITER].submit(delivery)

@@ -186,11 +186,14 @@ class PinHub:
             feed = self._rooms.get(key)
             if feed is None:
                 return  # nobody watches this room here
+            shown = feed.frame
             feed.version += 1
             feed.frame = None
             if not feed.viewers:
                 return
             feed.frame = frame(await current_card(db, feed.room_id))
+        if feed.frame == shown:
+            return  # the viewers have this card already (a session going live without a pin)
         for viewer in feed.viewers:
             viewer.offer(feed.frame)
 

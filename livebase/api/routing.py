@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from livebase.api.state import BUS, DB_SESSIONS, SETTINGS
+from livebase.api.state import BUS, DB_SESSIONS, SETTINGS, TOKENS, WRITE_QUEUE, WriteTurn
 from livebase.auth import Principal, authenticate, bearer_from_header
 from livebase.bus import STREAM_DOMAIN, Event
 from livebase.db.models import Role
@@ -32,11 +32,17 @@ class Context:
     principal: Principal
     query: Any
     body: Any
+    turn: WriteTurn = field(default_factory=lambda: WriteTurn(None))
     events: list[Event] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def settings(self) -> Settings:
         return self.request.app[SETTINGS]
+
+    async def writing(self) -> None:
+        """Call before the first write of a short transaction (see ``WriteTurn``)."""
+        await self.turn.take()
 
     def path(self, name: str) -> str:
         return self.request.match_info[name]
@@ -73,7 +79,10 @@ async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel
     ctype = request.content_type
     if ctype != "application/json":
         raise ApiUnsupportedMedia(f"send the body as application/json, not {ctype or 'nothing'}")
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except ConnectionResetError as exc:  # the caller hung up mid-body; nobody reads the answer
+        raise BadRequest("the body was cut short", code="malformed_json") from exc
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -145,12 +154,18 @@ def wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResp
                 code="bad_query",
             )
         token = bearer_from_header(request.headers.get("Authorization"))
-        async with request.app[DB_SESSIONS]() as db, db.begin():
-            principal = await authenticate(db, token)
-            principal.require(*endpoint.roles)
-            body = await _parse_body(request, endpoint.body) if endpoint.body else None
-            ctx = Context(request, db, principal, query, body)
-            result = await endpoint.handler(ctx)
+        turn = WriteTurn(request.app[WRITE_QUEUE])
+        try:
+            async with request.app[DB_SESSIONS]() as db, db.begin():
+                principal = await authenticate(db, token, request.app[TOKENS])
+                principal.require(*endpoint.roles)
+                body = await _parse_body(request, endpoint.body) if endpoint.body else None
+                ctx = Context(request, db, principal, query, body, turn)
+                result = await endpoint.handler(ctx)
+        finally:
+            turn.release()
+        for done in ctx.after_commit:
+            done()
         # Events go out only once the change they describe is committed.
         if ctx.events:
             await request.app[BUS].publish_many(STREAM_DOMAIN, ctx.events)

@@ -318,7 +318,7 @@ async def pull(ctx: Context) -> PullOut:
         raise PlatformUnavailable(f"could not pull orders from {conn.platform}: {exc}") from exc
     shop = Shop(conn.id, base.id, base.slug)
     # Its own transaction, so analytics hears of the orders only once they are committed.
-    result = await ingest(ctx.request.app, shop, orders, pull_cursor=cursor)
+    result = await ingest(ctx.request.app, shop, orders, pulled=True, pull_cursor=cursor)
     assert result is not None
     return PullOut(
         orders=len(orders),

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from livebase.api import schemas as s
 from livebase.api.routing import Context, Endpoint, parse_id
+from livebase.api.state import TOKENS
 from livebase.auth import issue_token
 from livebase.db.models import ApiToken, Base, Host, Merchant, Role, utcnow
 from livebase.errors import FieldError, Forbidden, NotFound, ValidationFailed
@@ -89,6 +90,10 @@ async def revoke_token(ctx: Context) -> s.TokenOut:
         raise NotFound(f"no token {raw!r}")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+        # Now, and again once committed: a call that read the token meanwhile keeps nothing.
+        cache = ctx.request.app[TOKENS]
+        cache.forget(row.token_hash)
+        ctx.after_commit.append(lambda: cache.forget(row.token_hash))
     return s.TokenOut.model_validate(row)
 
 

@@ -392,6 +392,8 @@ class Pin(Model):
         Index("ix_pins_session_pinned", "session_id", "pinned_at"),
         # Crediting an order looks for its products' pins still open or ended lately.
         Index("ix_pins_product_unpinned", "product_id", "unpinned_at"),
+        # Pinning ends the session's open pin.
+        Index("ix_pins_session_unpinned", "session_id", "unpinned_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     base_id: Mapped[int] = mapped_column(ForeignKey("bases.id", ondelete="CASCADE"), index=True)

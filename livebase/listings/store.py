@@ -71,7 +71,10 @@ def image_dir(data_dir: Path) -> Path:
 
 
 def claim_of(product: Product) -> gi.GiClaim | None:
-    record = product.gi
+    return claim_from(product.gi)
+
+
+def claim_from(record: GiClaimRecord | None) -> gi.GiClaim | None:
     if record is None:
         return None
     return gi.GiClaim(

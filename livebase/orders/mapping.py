@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from livebase.db.models import Product, ProductSku, ShopListing
@@ -32,48 +32,81 @@ def _describe(line: IncomingLine) -> str:
     return f"platform product {line.external_product_id}" + (f" SKU {sku}" if sku else "")
 
 
-async def place_lines(
-    db: AsyncSession, connection_id: int, lines: Sequence[IncomingLine]
-) -> list[PlacedLine]:
-    products = {line.external_product_id for line in lines}
-    rows = await db.execute(
-        select(ShopListing, Product.merchant_id)
-        .join(Product, Product.id == ShopListing.product_id)
-        .where(
-            ShopListing.connection_id == connection_id,
-            ShopListing.external_product_id.in_(products),
+@dataclass(frozen=True, slots=True)
+class Listings:
+    """The listing mappings (and the SKUs of whole-product mappings) a batch of lines needs."""
+
+    # (connection, platform product, platform SKU or "") -> (our product, SKU, merchant)
+    by_pair: dict[tuple[int, str, str], tuple[int, int | None, int]]
+    skus: dict[int, list[tuple[int, str]]]  # our product -> its (SKU id, SKU code)s
+
+
+_LISTINGS, _PRODUCTS, _SKUS = ShopListing.__table__, Product.__table__, ProductSku.__table__
+# A mapping of a whole product comes with the product's SKUs (one row each), in one query.
+_MAPPINGS = (
+    select(
+        _LISTINGS.c.connection_id,
+        _LISTINGS.c.external_product_id,
+        _LISTINGS.c.external_sku_id,
+        _LISTINGS.c.product_id,
+        _LISTINGS.c.sku_id,
+        _PRODUCTS.c.merchant_id,
+        _SKUS.c.id.label("open_sku_id"),
+        _SKUS.c.sku.label("open_sku"),
+    )
+    .select_from(
+        _LISTINGS.join(_PRODUCTS, _PRODUCTS.c.id == _LISTINGS.c.product_id).outerjoin(
+            _SKUS,
+            (_SKUS.c.product_id == _LISTINGS.c.product_id) & _LISTINGS.c.sku_id.is_(None),
         )
     )
-    by_pair = {(m.external_product_id, m.external_sku_id): (m, merchant) for m, merchant in rows}
-    wanted: list[tuple[IncomingLine, ShopListing | None, int]] = []
-    for line in lines:
-        found = by_pair.get((line.external_product_id, line.external_sku_id or ""))
-        found = found or by_pair.get((line.external_product_id, ""))
-        wanted.append((line, *found) if found else (line, None, 0))
+    .where(
+        _LISTINGS.c.connection_id.in_(bindparam("connections", expanding=True)),
+        _LISTINGS.c.external_product_id.in_(bindparam("products", expanding=True)),
+    )
+    .order_by(_SKUS.c.id)
+)
 
-    open_products = {m.product_id for _, m, _ in wanted if m is not None and m.sku_id is None}
-    skus: dict[int, list[tuple[int, str]]] = {}
-    if open_products:
-        for sku_row in await db.execute(
-            select(ProductSku.id, ProductSku.product_id, ProductSku.sku).where(
-                ProductSku.product_id.in_(open_products)
-            )
-        ):
-            skus.setdefault(sku_row.product_id, []).append((sku_row.id, sku_row.sku))
 
+async def load_listings(db: AsyncSession, wanted: set[tuple[int, str]]) -> Listings:
+    """Every mapping of the (connection, platform product) pairs of a batch, in one query."""
+    if not wanted:
+        return Listings({}, {})
+    conn = await db.connection()
+    connections, products = sorted({c for c, _ in wanted}), sorted({p for _, p in wanted})
+    params = {"connections": connections, "products": products}
+    by_pair: dict[tuple[int, str, str], tuple[int, int | None, int]] = {}
+    skus: dict[int, dict[int, str]] = {}
+    for r in await conn.execute(_MAPPINGS, params):
+        if (r.connection_id, r.external_product_id) not in wanted:
+            continue
+        key = (r.connection_id, r.external_product_id, r.external_sku_id)
+        by_pair[key] = (r.product_id, r.sku_id, r.merchant_id)
+        if r.open_sku_id is not None:
+            skus.setdefault(r.product_id, {})[r.open_sku_id] = r.open_sku
+    return Listings(by_pair, {product: list(s.items()) for product, s in skus.items()})
+
+
+def place_lines(
+    listings: Listings, connection_id: int, lines: Sequence[IncomingLine]
+) -> list[PlacedLine]:
+    """Our product and SKU for every line, or ValidationFailed naming each that has none."""
     placed: list[PlacedLine] = []
     unknown_products: list[FieldError] = []
     unknown_skus: list[FieldError] = []
-    for index, (line, mapping, merchant) in enumerate(wanted):
+    for index, line in enumerate(lines):
+        pid = line.external_product_id
+        found = listings.by_pair.get((connection_id, pid, line.external_sku_id or ""))
+        found = found or listings.by_pair.get((connection_id, pid, ""))
         where = f"line_items.{index}"
-        if mapping is None:
+        if found is None:
             unknown_products.append(
                 FieldError(where, f"{_describe(line)} is not mapped to a product of ours")
             )
             continue
-        sku_id: int | None = mapping.sku_id
+        product_id, sku_id, merchant = found
         if sku_id is None:
-            choices = skus.get(mapping.product_id, [])
+            choices = listings.skus.get(product_id, [])
             by_code = [sid for sid, code in choices if line.sku_code and code == line.sku_code]
             if by_code:
                 sku_id = by_code[0]
@@ -83,12 +116,12 @@ async def place_lines(
             unknown_skus.append(
                 FieldError(
                     where,
-                    f"{_describe(line)} maps to product {mapping.product_id}, which has no SKU "
+                    f"{_describe(line)} maps to product {product_id}, which has no SKU "
                     f"coded {line.sku_code!r}; map the platform SKU to one of ours",
                 )
             )
             continue
-        placed.append(PlacedLine(line, mapping.product_id, sku_id, merchant))
+        placed.append(PlacedLine(line, product_id, sku_id, merchant))
     if unknown_products or unknown_skus:
         raise ValidationFailed(
             "the order names products or SKUs this shop has not mapped to ours; map them "
