@@ -47,6 +47,19 @@ ALL_ROLES = frozenset(Role)
 
 
 @dataclass(frozen=True, slots=True)
+class FileBody:
+    """A file sent as the raw body (one of ``media_types``) or as a multipart form's ``file``.
+
+    The handler reads it itself (``livebase.api.products.read_file``), after its own checks;
+    the endpoint names it so the OpenAPI document can describe the request body.
+    """
+
+    media_types: tuple[str, ...]
+    max_bytes: int
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     method: str
     path: str
@@ -56,6 +69,7 @@ class Endpoint:
     response: Any = None
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
+    file: FileBody | None = None
     status: int = 200
     roles: frozenset[Role] = ALL_ROLES
     errors: Sequence[int] = field(default=(400, 401, 403, 404, 422))
