@@ -74,3 +74,18 @@ def ffprobe(target: str | Path) -> dict[str, Any]:
 
 def codecs(target: str | Path) -> set[str]:
     return {s["codec_name"] for s in ffprobe(target)["streams"]}
+
+
+def video_packets(path: Path) -> int:
+    """Video packets in a file or HLS playlist (which lists its stream once per program)."""
+    out = subprocess.run(
+        [
+            *("ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0"),
+            *("-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return int(out.stdout.split()[0])
