@@ -276,3 +276,15 @@ async def test_credentials_never_reach_logs_or_errors(
         shop.parse_webhook(headers(SAMPLE, **{"X-Shopify-Hmac-Sha256": "AAAA"}), SAMPLE)
     secrets = (TOKEN, CLIENT_SECRET, "shpat_leaky_marker")
     assert_not_leaked(debug_logs, secrets, str(info.value), str(sig_info.value), repr(shop))
+
+
+async def test_a_listing_in_another_currency_than_the_store_is_refused(
+    http_session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    creds = Credentials(secret=CLIENT_SECRET, access_token=TOKEN)
+    options = {"location_id": "6884556842", "currency": "USD"}
+    url = "https://fish.myshopify.com"
+    shop = ShopifyAdapter(creds, http_session, url, options=options, clock=clock)
+    refused = "shopify store sells in USD; the listing is priced in CNY"
+    with pytest.raises(ListingError, match=refused):
+        await shop.publish_listing(Listing("鱼干", "d", (Sku("A-1", 1250, 1),)))

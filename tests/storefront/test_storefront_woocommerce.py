@@ -14,6 +14,7 @@ from storefront_adapters import (
     AuthenticationError,
     Credentials,
     Listing,
+    ListingError,
     MemoryDeliveryLedger,
     OrderStatus,
     PriceStockUpdate,
@@ -239,3 +240,16 @@ async def test_credentials_never_reach_logs(
             await serve(FakeWooCommerce().app()), http_session, clock, secret="cs_leak_marker"
         ).pull_orders(None)
     assert_not_leaked(debug_logs, (CONSUMER_KEY, CONSUMER_SECRET, WEBHOOK_SECRET, "cs_leak_marker"))
+
+
+async def test_a_listing_in_another_currency_than_the_store_is_refused(
+    http_session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    creds = Credentials(key=CONSUMER_KEY, secret=CONSUMER_SECRET)
+    usd = {"currency": "USD"}
+    shop = WooCommerceAdapter(creds, http_session, "https://shop.example", options=usd, clock=clock)
+    refused = "woocommerce store sells in USD; the listing is priced in CNY"
+    with pytest.raises(ListingError, match=refused):
+        await shop.publish_listing(Listing("鱼干", "d", (Sku("A-1", 1250, 1),)))
+    with pytest.raises(ListingError, match=refused):
+        await shop.update_price_stock(PriceStockUpdate("727", "A-1", stock=1))
