@@ -23,12 +23,13 @@ from livebase.api.routing import Context, Endpoint, FileBody
 from livebase.api.state import SETTINGS
 from livebase.db.models import GiClaimRecord, Product, Role
 from livebase.errors import (
-    ApiError,
     BadRequest,
     Conflict,
     FieldError,
     Forbidden,
     NotFound,
+    PayloadTooLarge,
+    UnsupportedMedia,
     ValidationFailed,
 )
 from livebase.listings import bulk, images, importer, store, tables
@@ -48,16 +49,6 @@ SHEET_FILE = FileBody(
 )  # fmt: skip
 NULLABLE = frozenset({"title_en", "description_zh", "description_en", "category", "gi"})
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422)
-
-
-class PayloadTooLarge(ApiError):
-    status = 413
-    code = "payload_too_large"
-
-
-class UnsupportedMedia(ApiError):
-    status = 415
-    code = "unsupported_media_type"
 
 
 def product_out(product: Product) -> s.ProductOut:

@@ -21,7 +21,7 @@ from livebase.api.state import BUS, DB_SESSIONS, SETTINGS
 from livebase.auth import Principal, authenticate, bearer_from_header
 from livebase.bus import STREAM_DOMAIN, Event
 from livebase.db.models import Role
-from livebase.errors import BadRequest, FieldError, NotFound, ValidationFailed
+from livebase.errors import BadRequest, FieldError, NotFound, UnsupportedMedia, ValidationFailed
 from livebase.settings import Settings
 
 
@@ -86,7 +86,7 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
 async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     ctype = request.content_type
     if ctype != "application/json":
-        raise ApiUnsupportedMedia(f"send the body as application/json, not {ctype or 'nothing'}")
+        raise UnsupportedMedia(f"send the body as application/json, not {ctype or 'nothing'}")
     raw = await request.read()
     try:
         data = orjson.loads(raw)
@@ -112,11 +112,6 @@ def _nul_paths(value: Any, path: str) -> list[str]:
     if isinstance(value, list):
         return [p for i, v in enumerate(value) for p in _nul_paths(v, f"{path}.{i}")]
     return []
-
-
-class ApiUnsupportedMedia(BadRequest):
-    status = 415
-    code = "unsupported_media_type"
 
 
 def _parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
