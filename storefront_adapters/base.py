@@ -19,7 +19,7 @@ import aiohttp
 
 from storefront_adapters.clock import Clock, SystemClock
 from storefront_adapters.credentials import Credentials
-from storefront_adapters.errors import WebhookPayloadError
+from storefront_adapters.errors import ListingError, WebhookPayloadError
 from storefront_adapters.models import (
     Listing,
     OrderPage,
@@ -79,6 +79,40 @@ class StorefrontAdapter(ABC):
     def is_handshake(self, headers: Mapping[str, str], raw_body: bytes) -> bool:
         """True for an unsigned set-up ping that only needs a 200 and must not be stored."""
         return False
+
+    def _check_currency(self, currency: str) -> None:
+        """For a store that sells in one currency, named by the ``currency`` option."""
+        store = self.options.get("currency")
+        if store and store != currency:
+            raise ListingError(
+                f"the {self.platform} store sells in {store}; the listing is priced in {currency}"
+            )
+
+
+class CachedToken:
+    """An access token the platform issued us, used until shortly before it expires."""
+
+    #: Renewed this many seconds early, so that no request leaves with a token about to lapse.
+    MARGIN = 300.0
+
+    def __init__(self, clock: Clock, token: str | None = None, expires_at: float = 0.0) -> None:
+        self.clock = clock
+        self.token = token
+        self.expires_at = expires_at
+
+    def current(self) -> str | None:
+        """The token, unless there is none or it is about to expire."""
+        if self.token and self.clock.time() < self.expires_at - self.MARGIN:
+            return self.token
+        return None
+
+    def keep(self, token: str, expires_at: float) -> str:
+        self.token, self.expires_at = token, expires_at
+        return token
+
+    def drop(self) -> None:
+        """Forget a token the platform says has expired."""
+        self.token = None
 
 
 async def collect_orders(

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from storefront_adapters.base import (
+    CachedToken,
     StorefrontAdapter,
     decode_cursor,
     encode_cursor,
@@ -91,15 +92,14 @@ class DouyinAdapter(StorefrontAdapter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         configured = self.credentials.reveal_access_token()
-        self._token: str | None = configured
-        self._token_expires = float("inf")
+        self._token = CachedToken(self.clock, configured, expires_at=float("inf"))
         self._token_is_ours = configured is None  # only tokens we created may be renewed
 
     # Request plumbing ----------------------------------------------------------------
 
     async def _access_token(self) -> str:
-        if self._token and self.clock.time() < self._token_expires - 300:
-            return self._token
+        if token := self._token.current():
+            return token
         data = await self._call(
             "token.create",
             {
@@ -109,9 +109,8 @@ class DouyinAdapter(StorefrontAdapter):
             },
             with_token=False,
         )
-        self._token = str(data["access_token"])
-        self._token_expires = self.clock.time() + float(data.get("expires_in", 0))
-        return self._token
+        expires_at = self.clock.time() + float(data.get("expires_in", 0))
+        return self._token.keep(str(data["access_token"]), expires_at)
 
     async def _call(
         self,
@@ -154,7 +153,7 @@ class DouyinAdapter(StorefrontAdapter):
                 return data if isinstance(data, dict) else {}
             sub_code = str(body.get("sub_code") or "")
             if sub_code in _TOKEN_EXPIRED and self._token_is_ours and not renewal:
-                self._token = None
+                self._token.drop()
                 continue
             message = f"{method}: {body.get('msg')}" + (
                 f": {body.get('sub_msg')}" if body.get("sub_msg") else ""
@@ -166,10 +165,7 @@ class DouyinAdapter(StorefrontAdapter):
         raise AuthenticationError(self.platform, f"{method}: access token rejected after renewal")
 
     def _rate_limited(self, response: HttpResponse) -> float | None:
-        try:
-            body = response.json()
-        except PlatformError:
-            return None
+        body = response.json_or_none()
         # No wait time is documented for 60000, so back off exponentially.
         return 0.0 if isinstance(body, dict) and body.get("code") == RATE_LIMITED else None
 

@@ -157,10 +157,7 @@ class ShopifyAdapter(StorefrontAdapter):
             await self.clock.sleep((needed - available) / rate + _MARGIN)
 
     def _throttle_wait(self, response: HttpResponse) -> float | None:
-        try:
-            body = response.json()
-        except PlatformError:
-            return None
+        body = response.json_or_none()
         errors = body.get("errors") if isinstance(body, dict) else None
         if not isinstance(errors, list) or not any(
             isinstance(e, dict) and (e.get("extensions") or {}).get("code") == "THROTTLED"
@@ -178,11 +175,6 @@ class ShopifyAdapter(StorefrontAdapter):
         return max(0.0, (requested - available) / rate) + _MARGIN if rate > 0 else 0.0
 
     # Listings ------------------------------------------------------------------------
-
-    def _check_currency(self, currency: str) -> None:
-        store = self.options.get("currency")
-        if store and store != currency:
-            raise ListingError(f"Shopify store sells in {store}; listing is priced in {currency}")
 
     async def publish_listing(self, listing: Listing) -> PublishedListing:
         self._check_currency(listing.currency)

@@ -56,6 +56,13 @@ class HttpResponse:
                 self.platform, f"response is not JSON ({exc})", status=self.status
             ) from exc
 
+    def json_or_none(self) -> Any:
+        """The JSON body, or None when there is none or it is not JSON (a proxy's error page)."""
+        try:
+            return self.json()
+        except PlatformError:
+            return None
+
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date."""

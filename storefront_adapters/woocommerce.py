@@ -27,7 +27,6 @@ from storefront_adapters.base import (
 from storefront_adapters.errors import (
     AmountError,
     AuthenticationError,
-    ListingError,
     PlatformError,
     UnknownProductError,
     UnknownSkuError,
@@ -94,12 +93,9 @@ class WooCommerceAdapter(StorefrontAdapter):
             idempotent=idempotent,
         )
         if response.status >= 400:
-            try:
-                error = response.json() if response.body else {}
-            except PlatformError:
-                error = {}  # an HTML error page from a proxy: the status says enough
+            error = response.json_or_none()
             if not isinstance(error, dict):
-                error = {}
+                error = {}  # none, or an HTML error page from a proxy: the status says enough
             code = str(error.get("code") or "")
             message = str(error.get("message") or f"HTTP {response.status}")
             kind: type[PlatformError] = PlatformError
@@ -111,11 +107,6 @@ class WooCommerceAdapter(StorefrontAdapter):
         return (response.json() if response.body else None), response
 
     # Listings ------------------------------------------------------------------------
-
-    def _check_currency(self, currency: str) -> None:
-        store = self.options.get("currency")
-        if store and store != currency:
-            raise ListingError(f"WooCommerce store sells in {store}; listing is in {currency}")
 
     async def publish_listing(self, listing: Listing) -> PublishedListing:
         self._check_currency(listing.currency)

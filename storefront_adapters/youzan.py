@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from storefront_adapters.base import (
+    CachedToken,
     StorefrontAdapter,
     decode_cursor,
     encode_cursor,
@@ -87,14 +88,13 @@ class YouzanAdapter(StorefrontAdapter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._token: str | None = None
-        self._token_expires = 0.0
+        self._token = CachedToken(self.clock)
 
     # Request plumbing ----------------------------------------------------------------
 
     async def _access_token(self, *, renew: bool = False) -> str:
-        if self._token and not renew and self.clock.time() < self._token_expires - 300:
-            return self._token
+        if not renew and (token := self._token.current()):
+            return token
         response = await self.http.request(
             "POST",
             f"{self.base_url}/auth/token",
@@ -116,9 +116,8 @@ class YouzanAdapter(StorefrontAdapter):
                 status=response.status,
                 code=str(body.get("code")) if isinstance(body, dict) else None,
             )
-        self._token = str(data["access_token"])
-        self._token_expires = int(data.get("expires", 0)) / 1000  # epoch milliseconds
-        return self._token
+        expires_at = int(data.get("expires", 0)) / 1000  # epoch milliseconds
+        return self._token.keep(str(data["access_token"]), expires_at)
 
     async def _call(
         self, api: str, version: str, params: Mapping[str, Any], *, idempotent: bool = True

@@ -100,3 +100,18 @@ def make_segments(directory: Path, seconds: float = 8, segment_seconds: float = 
     lines = listing.read_text().splitlines()
     listing.unlink()
     return lines
+
+
+def video_packets(path: Path) -> int:
+    """Video packets in a file or HLS playlist (which lists its stream once per program)."""
+    out = subprocess.run(
+        [
+            *("ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0"),
+            *("-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return int(out.stdout.split()[0])

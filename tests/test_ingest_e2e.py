@@ -11,61 +11,24 @@ import os
 import signal
 import subprocess
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
-from media import FFMPEG, ffprobe, make_flv
+from media import FFMPEG, ffprobe, make_flv, video_packets
 from net import free_port, wait_until
+from service_support import Live, live_service, platform_listener
 
 from ingest.process import live_children
 from livebase.api.state import BUS, DB_SESSIONS
-from livebase.auth import issue_token
 from livebase.bus import STREAM_DOMAIN
-from livebase.db.models import RelayIncident, Role
-from livebase.service import Running, running_service
-from livebase.settings import Settings, load_settings
-
-
-@dataclass
-class Live:
-    svc: Running
-    http: aiohttp.ClientSession
-    token: str
-    settings: Settings
-
-    async def api(self, method: str, path: str, body: Any = None) -> Any:
-        async with self.http.request(
-            method,
-            self.svc.http_url + path,
-            json=body,
-            headers={"Authorization": f"Bearer {self.token}"},
-        ) as resp:
-            assert resp.status < 400, await resp.text()
-            return await resp.json() if resp.status != 204 else None
+from livebase.db.models import RelayIncident
 
 
 @pytest.fixture
 async def live(database_url: str, tmp_path: Path) -> AsyncIterator[Live]:
-    settings = load_settings(
-        {
-            "LIVEBASE_DATA_DIR": str(tmp_path / "data"),
-            "LIVEBASE_DATABASE_URL": database_url,
-            "LIVEBASE_HTTP_PORT": str(free_port()),
-            "LIVEBASE_RTMP_PORT": str(free_port()),
-            "LIVEBASE_RECONNECT_GRACE_SECONDS": "3",
-            "LIVEBASE_HLS_SEGMENT_SECONDS": "1",
-            "LIVEBASE_INGEST_STATS_SECONDS": "1",
-        }
-    )
-    settings = settings.model_copy(update={"hls_ladder": ()})
-    async with running_service(settings) as svc, aiohttp.ClientSession() as http:
-        async with svc.app[DB_SESSIONS]() as db, db.begin():
-            token = (await issue_token(db, Role.ADMIN)).token
-        yield Live(svc, http, token, settings)
-    assert live_children() == [], "a child process outlived the service"
+    env = {"LIVEBASE_RECONNECT_GRACE_SECONDS": "3", "LIVEBASE_INGEST_STATS_SECONDS": "1"}
+    async with live_service(database_url, tmp_path, env) as live:
+        yield live
 
 
 def publish(url: str, flv: Path, *, realtime: bool = True) -> subprocess.Popen[bytes]:
@@ -100,54 +63,6 @@ def whip_publish(url: str, token: str) -> subprocess.Popen[bytes]:
          "-f", "whip", "-authorization", token, url],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
-
-
-def platform_listener(port: int, out: Path) -> subprocess.Popen[bytes]:
-    """A stand-in platform: an RTMP server that records what it is sent."""
-    return subprocess.Popen(
-        [
-            FFMPEG,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-listen",
-            "1",
-            "-timeout",
-            "30",
-            "-i",
-            f"rtmp://127.0.0.1:{port}/live/platform-key-0001",
-            "-c",
-            "copy",
-            "-f",
-            "flv",
-            str(out),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def frame_count(path: Path) -> int:
-    out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-count_packets",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=nb_read_packets",
-            "-of",
-            "csv=p=0",
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return int(out.stdout.split()[0])  # an HLS playlist lists its stream once per program
 
 
 async def test_rtmp_publish_relays_serves_hls_and_records(live: Live, tmp_path: Path) -> None:
@@ -211,11 +126,11 @@ async def test_rtmp_publish_relays_serves_hls_and_records(live: Live, tmp_path: 
     )
     assert ended["ended_at"]
     assert await asyncio.to_thread(platform.wait, 30) == 0
-    assert frame_count(relayed) == frame_count(flv), "the platform lost frames"
+    assert video_packets(relayed) == video_packets(flv), "the platform lost frames"
     replay = live.settings.data_dir / "hls/haifeng/studio-1" / str(session["id"]) / "source"
     text = (replay / "replay.m3u8").read_text()
     assert text.rstrip().endswith("#EXT-X-ENDLIST")
-    assert frame_count(replay / "replay.m3u8") == frame_count(flv), "the recording lost frames"
+    assert video_packets(replay / "replay.m3u8") == video_packets(flv), "the recording lost frames"
     events = [d.event for d in await bus.read(STREAM_DOMAIN, "test", "t", count=1000)]
     kinds = [e.type for e in events]
     assert kinds.index("stream.started") < kinds.index("stream.ended")
@@ -280,8 +195,8 @@ async def test_destinations_change_while_live(live: Live, tmp_path: Path) -> Non
         await asyncio.sleep(2)
         await live.api("DELETE", f"/api/v1/bases/haifeng/destinations/{dest['id']}")
         assert await asyncio.to_thread(platform.wait, 30) == 0, "the relay was ended cleanly"
-        frames = frame_count(relayed)
-        assert 0 < frames < frame_count(flv), "relayed from the middle, and stopped on removal"
+        frames = video_packets(relayed)
+        assert 0 < frames < video_packets(flv), "relayed from the middle, and stopped on removal"
         room = live.svc.registry.rooms[session["room_id"]]
         assert not [n for n in room.pipeline.outputs if n.startswith("destination-")]
     finally:

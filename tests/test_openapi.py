@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+from api_support import World
+from listings_support import PRODUCTS, ok
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from livebase.api.app import all_endpoints, create_app
 from livebase.api.openapi import build
+from livebase.listings.tables import XLSX_MEDIA_TYPE
 from livebase.settings import Settings
 
 
@@ -54,3 +58,69 @@ def test_a_broken_document_would_fail_validation() -> None:
     except OpenAPIValidationError:
         return
     raise AssertionError("validator accepted a broken document")
+
+
+FILE_UPLOADS = {
+    ("/api/v1/bases/{base}/products/import", "post"): ("text/csv", XLSX_MEDIA_TYPE),
+    ("/api/v1/bases/{base}/products/{key}/images", "post"): ("image/png", "image/jpeg"),
+    ("/api/v1/bases/{base}/imports/douyin-compass", "post"): ("text/csv", XLSX_MEDIA_TYPE),
+}
+
+
+def test_file_uploads_are_described_as_a_raw_body_or_a_multipart_file() -> None:
+    doc = build(all_endpoints())
+    described = {
+        (path, method)
+        for path, ops in doc["paths"].items()
+        for method, op in ops.items()
+        if "multipart/form-data" in op.get("requestBody", {}).get("content", {})
+    }
+    assert described == set(FILE_UPLOADS)
+    for (path, method), media_types in FILE_UPLOADS.items():
+        body = doc["paths"][path][method]["requestBody"]
+        assert body["required"] is True and "bytes" in body["description"]
+        form = body["content"]["multipart/form-data"]["schema"]
+        assert form["required"] == ["file"]
+        assert form["properties"]["file"] == form["properties"]["file"] | {
+            "type": "string",
+            "format": "binary",
+        }
+        for media in media_types:
+            raw = body["content"][media]["schema"]
+            assert (raw["type"], raw["format"], raw["contentMediaType"]) == (
+                "string",
+                "binary",
+                media,
+            )
+        assert "413" in doc["paths"][path][method]["responses"]
+
+
+async def test_each_documented_media_type_is_accepted_and_others_are_not(world: World) -> None:
+    api, manager = world.api, world.tokens["haifeng.manager"]
+    product = await ok(
+        api,
+        "POST",
+        PRODUCTS,
+        manager,
+        {"merchant_id": world.ids["haifeng.merchant"], "title_zh": "青梅", "price_fen": 100},
+    )
+    doc = build(all_endpoints())
+    uploads = [ep for ep in all_endpoints() if ep.file is not None]
+    assert len(uploads) == len(FILE_UPLOADS)
+    for ep in uploads:
+        url = ep.path.format(base="haifeng", key=product["id"])
+        content = doc["paths"][ep.path][ep.method.lower()]["requestBody"]["content"]
+        for media in content:
+            if media == "multipart/form-data":
+                form = aiohttp.FormData()
+                form.add_field("file", b"x", filename="upload")
+                status, body = await api.call(ep.method, url, manager, data=form)
+            else:
+                headers = {"Content-Type": media}
+                status, body = await api.call(ep.method, url, manager, data=b"x", headers=headers)
+            # Accepted as a file: the bytes are then judged (and here rejected) as content.
+            assert status == 422, (url, media, body)
+        status, body = await api.call(
+            ep.method, url, manager, data=b"x", headers={"Content-Type": "application/json"}
+        )
+        assert status == 415, (url, body)

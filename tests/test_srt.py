@@ -10,25 +10,19 @@ import logging
 import socket
 import subprocess
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from media import FFMPEG, ffprobe, make_flv
-from net import free_port, wait_until
+from media import FFMPEG, ffprobe, make_flv, video_packets
+from net import wait_until
+from service_support import Live, live_service
 from srt_support import Caller, Registry, child_command_lines
 
 from ingest.flv import TAG_VIDEO
 from ingest.process import live_children
 from ingest.srt import SrtError, SrtServer
 from ingest.srt.streamid import AccessReject
-from livebase.api.state import DB_SESSIONS
-from livebase.auth import issue_token
-from livebase.db.models import Role
-from livebase.service import Running, running_service
-from livebase.settings import Settings, load_settings
 
 KEY = "lbk_9f8e7d6c5b4a39210fed"
 OTHER = "lbk_0a1b2c3d4e5f6a7b8c9d"
@@ -65,55 +59,14 @@ def finished(process: Any, within: float = 30) -> int:
             process.wait()
 
 
-def frame_count(path: Path) -> int:
-    out = subprocess.run(
-        [
-            *("ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0"),
-            *("-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return int(out.stdout.split()[0])
-
-
 # --- against the running service ----------------------------------------------------------
-
-
-@dataclass
-class Live:
-    svc: Running
-    http: aiohttp.ClientSession
-    token: str
-    settings: Settings
-
-    async def api(self, method: str, path: str) -> Any:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        async with self.http.request(method, self.svc.http_url + path, headers=headers) as resp:
-            assert resp.status < 400, await resp.text()
-            return await resp.json()
 
 
 @pytest.fixture
 async def live(database_url: str, tmp_path: Path) -> AsyncIterator[Live]:
-    settings = load_settings(
-        {
-            "LIVEBASE_DATA_DIR": str(tmp_path / "data"),
-            "LIVEBASE_DATABASE_URL": database_url,
-            "LIVEBASE_HTTP_PORT": str(free_port()),
-            "LIVEBASE_RTMP_PORT": str(free_port()),
-            "LIVEBASE_RECONNECT_GRACE_SECONDS": "2",
-            "LIVEBASE_HLS_SEGMENT_SECONDS": "1",
-        }
-    )
-    settings = settings.model_copy(update={"hls_ladder": ()})
-    async with running_service(settings) as svc, aiohttp.ClientSession() as http:
-        async with svc.app[DB_SESSIONS]() as db, db.begin():
-            token = (await issue_token(db, Role.ADMIN)).token
-        yield Live(svc, http, token, settings)
-    assert live_children() == [], "a child process outlived the service"
+    env = {"LIVEBASE_RECONNECT_GRACE_SECONDS": "2"}
+    async with live_service(database_url, tmp_path, env) as live:
+        yield live
 
 
 async def test_srt_publish_goes_live_with_hls_and_a_recording(live: Live, tmp_path: Path) -> None:
@@ -156,7 +109,7 @@ async def test_srt_publish_goes_live_with_hls_and_a_recording(live: Live, tmp_pa
     replay = live.settings.data_dir / "hls/haifeng/studio-1" / str(session["id"]) / "source"
     # An SRT caller that stops drops what the listener has not played out yet (its latency,
     # 120 ms here): all but the last few frames arrive.
-    assert frame_count(replay / "replay.m3u8") >= frame_count(flv) - 8
+    assert video_packets(replay / "replay.m3u8") >= video_packets(flv) - 8
 
 
 async def test_wrong_key_is_refused_and_starts_nothing(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from media import FFMPEG, make_flv
+from media import FFMPEG, make_flv, video_packets
 from net import wait_until
 from srt_support import Registry, child_command_lines, free_udp_port
 
@@ -48,20 +48,6 @@ def platform(port: int, out: Path, passphrase: str = PASSPHRASE) -> Any:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-
-
-def video_frames(path: Path) -> int:
-    out = subprocess.run(
-        [
-            *("ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0"),
-            *("-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return int(out.stdout.split()[0])
 
 
 def feed_file(fanout: Fanout, flv: Path) -> None:
@@ -101,7 +87,7 @@ async def test_relay_reaches_the_platform_without_losing_a_frame(
         if listener.poll() is None:
             listener.kill()
     assert states == [OutputState.LIVE, OutputState.STOPPED]
-    assert video_frames(received) == video_frames(flv), "the platform lost frames"
+    assert video_packets(received) == video_packets(flv), "the platform lost frames"
     assert output.connections == 1 and output.last_error == ""
     assert not any(secret in caplog.text for secret in SECRETS)
 

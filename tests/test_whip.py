@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,19 +24,17 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
-from media import FFMPEG, codecs
+from media import FFMPEG, codecs, video_packets
 from net import free_port, wait_until
+from service_support import live_service, platform_listener
 
-from ingest.process import live_children
 from ingest.whip import WHIP, Timeouts, WhipServer, add_whip_routes
 from ingest.whip.sdp import parse_offer
 from ingest.whip.session import SessionClosed, WhipSession
 from livebase.api.middleware import error_middleware
-from livebase.api.state import DB_SESSIONS, SETTINGS
-from livebase.auth import issue_token
-from livebase.db.models import Role
-from livebase.service import Running, running_service
-from livebase.settings import Settings, load_settings
+from livebase.api.state import SETTINGS
+from livebase.service import Running
+from livebase.settings import Settings
 
 STUN = "stun:stun.example.net:3478"
 
@@ -85,20 +82,9 @@ def whip_tasks() -> list[asyncio.Task[Any]]:
 
 @pytest.fixture
 async def whip(database_url: str, tmp_path: Path) -> AsyncIterator[Whip]:
-    settings = load_settings(
-        {
-            "LIVEBASE_DATA_DIR": str(tmp_path / "data"),
-            "LIVEBASE_DATABASE_URL": database_url,
-            "LIVEBASE_HTTP_PORT": str(free_port()),
-            "LIVEBASE_RTMP_PORT": str(free_port()),
-            "LIVEBASE_RECONNECT_GRACE_SECONDS": "2",
-            "LIVEBASE_HLS_SEGMENT_SECONDS": "1",
-        }
-    )
-    settings = settings.model_copy(update={"hls_ladder": ()})
-    async with running_service(settings) as svc, aiohttp.ClientSession() as http:
-        async with svc.app[DB_SESSIONS]() as db, db.begin():
-            token = (await issue_token(db, Role.ADMIN)).token
+    env = {"LIVEBASE_RECONNECT_GRACE_SECONDS": "2"}
+    async with live_service(database_url, tmp_path, env) as live:
+        svc, http, settings, token = live.svc, live.http, live.settings, live.token
         # The routes on an app of their own, as the service will mount them on its own app.
         app = web.Application(middlewares=[error_middleware])
         app[SETTINGS] = settings
@@ -126,7 +112,6 @@ async def whip(database_url: str, tmp_path: Path) -> AsyncIterator[Whip]:
         assert whip.server.sessions == {}
         assert all(s.pc.connectionState == "closed" for s in whip.seen)
         await wait_until(lambda: asyncio.sleep(0, whip_tasks()), lambda left: not left, within=5)
-    assert live_children() == [], "a child process outlived the service"
 
 
 # --- an aiortc publisher, as OBS publishes -------------------------------------------------------
@@ -473,33 +458,6 @@ async def test_a_session_taken_over_before_it_answers_tells_its_sink_once() -> N
 
 
 # --- FFmpeg's WHIP muxer -----------------------------------------------------------------------
-
-
-def platform_listener(port: int, out: Path) -> subprocess.Popen[bytes]:
-    """A stand-in platform: an RTMP server that records what it is sent."""
-    return subprocess.Popen(
-        [
-            *(FFMPEG, "-hide_banner", "-loglevel", "error", "-listen", "1", "-timeout", "30"),
-            *("-i", f"rtmp://127.0.0.1:{port}/live/platform-key-0001", "-c", "copy"),
-            *("-f", "flv", str(out)),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def video_packets(path: Path) -> int:
-    out = subprocess.run(
-        [
-            *("ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0"),
-            *("-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return int(out.stdout.split()[0])
 
 
 async def test_ffmpeg_whip_muxer_publishes_to_hls_and_a_platform(

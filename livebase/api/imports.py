@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from analytics.platform.douyin_compass import Problem
 from analytics.platform.importer import ImportFailed, import_douyin_compass
 from livebase.api.crud import resolve_base
-from livebase.api.products import IMPORT_MAX_BYTES, SHEET_TYPES, WRITE_ERRORS, read_file
+from livebase.api.products import SHEET_FILE, WRITE_ERRORS, read_file
 from livebase.api.routing import Context, Endpoint
 from livebase.db.models import Role
 from livebase.errors import FieldError, ValidationFailed
@@ -51,7 +51,7 @@ def _field(p: Problem) -> FieldError:
 
 async def douyin_compass(ctx: Context) -> PlatformImportReport:
     base = await resolve_base(ctx)
-    data = await read_file(ctx.request, IMPORT_MAX_BYTES, SHEET_TYPES)
+    data = await read_file(ctx.request, SHEET_FILE)
     charset = ctx.request.charset if ctx.request.content_type.startswith("text/") else None
     try:
         done = await import_douyin_compass(ctx.db, base, data, charset=charset)
@@ -74,5 +74,5 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/bases/{base}/imports/douyin-compass", douyin_compass,
              "Import a Douyin Compass / 巨量百应 per-broadcast export (CSV in UTF-8 or GBK, or "
              "XLSX) as the body or a multipart file; all rows or none", "analytics",
-             response=PlatformImportReport, roles=MANAGERS, errors=WRITE_ERRORS),
+             response=PlatformImportReport, file=SHEET_FILE, roles=MANAGERS, errors=WRITE_ERRORS),
 ]  # fmt: skip

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from livebase import __version__
-from livebase.api.routing import Endpoint
+from livebase.api.routing import Endpoint, FileBody
 
 REF = "#/components/schemas/{model}"
 ERROR_SCHEMA: dict[str, Any] = {
@@ -49,6 +49,25 @@ DESCRIPTIONS = {
 def _operation_id(ep: Endpoint) -> str:
     words = re.sub(r"[^a-z0-9]+", "_", f"{ep.method.lower()} {ep.path.lower()}").strip("_")
     return words.replace("api_v1_", "")
+
+
+def _file_body(spec: FileBody) -> dict[str, Any]:
+    """Raw body in any accepted media type, or a multipart form whose ``file`` part is the file."""
+    binary = {"type": "string", "format": "binary"}
+    raw = {media: {"schema": {**binary, "contentMediaType": media}} for media in spec.media_types}
+    form = {
+        "schema": {
+            "type": "object",
+            "required": ["file"],
+            "properties": {"file": {**binary, "description": "the first part named file or "
+                                    "carrying a filename is read"}},
+        },
+    }  # fmt: skip
+    return {
+        "required": True,
+        "description": f"{spec.description} At most {spec.max_bytes} bytes.",
+        "content": {**raw, "multipart/form-data": form},
+    }
 
 
 def build(endpoints: list[Endpoint]) -> dict[str, Any]:
@@ -94,11 +113,14 @@ def build(endpoints: list[Endpoint]) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": refs[(ep.body, "validation")]}},
             }
+        elif ep.file is not None:
+            op["requestBody"] = _file_body(ep.file)
         ok: dict[str, Any] = {"description": "OK" if ep.status != 201 else "Created"}
         if ep.response is not None:
             ok["content"] = {"application/json": {"schema": refs[(ep.response, "serialization")]}}
         op["responses"][str(ep.status)] = ok
-        for status in (*ep.errors, 413) if ep.body is not None else ep.errors:
+        takes_body = ep.body is not None or ep.file is not None
+        for status in (*ep.errors, 413) if takes_body else ep.errors:
             op["responses"][str(status)] = {
                 "description": DESCRIPTIONS.get(status, "Error"),
                 "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},

@@ -19,37 +19,36 @@ from sqlalchemy import ColumnElement
 
 from livebase.api import schemas as s
 from livebase.api.crud import PREFIX, CrudSpec, flush_or_conflict, resolve_base
-from livebase.api.routing import Context, Endpoint
+from livebase.api.routing import Context, Endpoint, FileBody
 from livebase.api.state import SETTINGS
 from livebase.db.models import GiClaimRecord, Product, Role
 from livebase.errors import (
-    ApiError,
     BadRequest,
     Conflict,
     FieldError,
     Forbidden,
     NotFound,
+    PayloadTooLarge,
+    UnsupportedMedia,
     ValidationFailed,
 )
 from livebase.listings import bulk, images, importer, store, tables
 from livebase.listings.models import MAX_IMAGES, SkuCreate, SkuIn, duplicates
 
-IMPORT_MAX_BYTES = 4 * 1024 * 1024
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "application/octet-stream")
-SHEET_TYPES = ("text/csv", "text/plain", tables.XLSX_MEDIA_TYPE, "application/octet-stream",
-               "application/vnd.ms-excel")  # fmt: skip
+IMAGE_FILE = FileBody(
+    media_types=("image/png", "image/jpeg", "image/webp", "image/gif", "application/octet-stream"),
+    max_bytes=images.MAX_BYTES,
+    description="A PNG, JPEG, WebP or GIF image; the format is read from its bytes.",
+)
+SHEET_FILE = FileBody(
+    media_types=("text/csv", "text/plain", tables.XLSX_MEDIA_TYPE, "application/octet-stream",
+                 "application/vnd.ms-excel"),
+    max_bytes=4 * 1024 * 1024,
+    description="A CSV (UTF-8 or GBK; a charset parameter on a text/* Content-Type is "
+                "honoured) or XLSX sheet.",
+)  # fmt: skip
 NULLABLE = frozenset({"title_en", "description_zh", "description_en", "category", "gi"})
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422)
-
-
-class PayloadTooLarge(ApiError):
-    status = 413
-    code = "payload_too_large"
-
-
-class UnsupportedMedia(ApiError):
-    status = 415
-    code = "unsupported_media_type"
 
 
 def product_out(product: Product) -> s.ProductOut:
@@ -125,8 +124,9 @@ def _unique_skus(skus: list[SkuIn]) -> None:
         )
 
 
-async def read_file(request: web.Request, limit: int, accepted: tuple[str, ...]) -> bytes:
+async def read_file(request: web.Request, spec: FileBody) -> bytes:
     """The uploaded file: the raw body, or the first file of a multipart form."""
+    limit, accepted = spec.max_bytes, spec.media_types
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the file is larger than the limit of {limit} bytes")
     ctype = request.content_type
@@ -309,7 +309,7 @@ class ProductSpec(CrudSpec):
                 f"a product has at most {MAX_IMAGES} images; remove one first",
                 code="too_many_images",
             )
-        data = await read_file(ctx.request, images.MAX_BYTES, IMAGE_TYPES)
+        data = await read_file(ctx.request, IMAGE_FILE)
         directory = store.image_dir(ctx.settings.data_dir)
         try:
             info = await asyncio.to_thread(images.store, directory, data)
@@ -364,7 +364,7 @@ class ProductSpec(CrudSpec):
     async def import_(self, ctx: Context) -> s.ImportReport:
         base = await resolve_base(ctx)
         query: s.ImportQuery = ctx.query
-        data = await read_file(ctx.request, IMPORT_MAX_BYTES, SHEET_TYPES)
+        data = await read_file(ctx.request, SHEET_FILE)
         charset = ctx.request.charset if ctx.request.content_type.startswith("text/") else None
         try:
             sheet = await asyncio.to_thread(tables.read, data, query.format, charset)
@@ -418,7 +418,7 @@ class ProductSpec(CrudSpec):
             Endpoint("POST", coll + "/import", self.import_,
                      "Import listings from CSV (UTF-8 or GBK) or XLSX, sent as the body or a "
                      "multipart file", tag, response=s.ImportReport, query=s.ImportQuery,
-                     roles=frozenset(self.create_as), errors=WRITE_ERRORS),
+                     file=SHEET_FILE, roles=frozenset(self.create_as), errors=WRITE_ERRORS),
             *super().endpoints(),
             Endpoint("GET", item + "/skus", self.list_skus, "A product's SKUs", tag,
                      response=s.SkuList, roles=readers),
@@ -429,7 +429,8 @@ class ProductSpec(CrudSpec):
                      response=s.SkuList, body=s.SkuPatch, roles=writers, errors=WRITE_ERRORS),
             Endpoint("POST", item + "/images", self.upload_image,
                      "Upload an image (PNG, JPEG, WebP or GIF) as the body or a multipart file",
-                     tag, response=s.ImageOut, status=201, roles=writers, errors=WRITE_ERRORS),
+                     tag, response=s.ImageOut, file=IMAGE_FILE, status=201, roles=writers,
+                     errors=WRITE_ERRORS),
         ]  # fmt: skip
 
 

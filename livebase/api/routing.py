@@ -21,7 +21,7 @@ from livebase.api.state import BUS, DB_SESSIONS, SETTINGS, TOKENS, WRITE_QUEUE, 
 from livebase.auth import Principal, authenticate, bearer_from_header
 from livebase.bus import STREAM_DOMAIN, Event
 from livebase.db.models import Role
-from livebase.errors import BadRequest, FieldError, ValidationFailed
+from livebase.errors import BadRequest, FieldError, UnsupportedMedia, ValidationFailed
 from livebase.settings import Settings
 
 
@@ -53,6 +53,19 @@ ALL_ROLES = frozenset(Role)
 
 
 @dataclass(frozen=True, slots=True)
+class FileBody:
+    """A file sent as the raw body (one of ``media_types``) or as a multipart form's ``file``.
+
+    The handler reads it itself (``livebase.api.products.read_file``), after its own checks;
+    the endpoint names it so the OpenAPI document can describe the request body.
+    """
+
+    media_types: tuple[str, ...]
+    max_bytes: int
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     method: str
     path: str
@@ -62,6 +75,7 @@ class Endpoint:
     response: Any = None
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
+    file: FileBody | None = None
     status: int = 200
     roles: frozenset[Role] = ALL_ROLES
     errors: Sequence[int] = field(default=(400, 401, 403, 404, 422))
@@ -78,7 +92,7 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
 async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     ctype = request.content_type
     if ctype != "application/json":
-        raise ApiUnsupportedMedia(f"send the body as application/json, not {ctype or 'nothing'}")
+        raise UnsupportedMedia(f"send the body as application/json, not {ctype or 'nothing'}")
     try:
         raw = await request.read()
     except ConnectionResetError as exc:  # the caller hung up mid-body; nobody reads the answer
@@ -111,11 +125,6 @@ def _nul_paths(value: Any, path: str) -> list[str]:
     if isinstance(value, list):
         return [p for i, v in enumerate(value) for p in _nul_paths(v, f"{path}.{i}")]
     return []
-
-
-class ApiUnsupportedMedia(BadRequest):
-    status = 415
-    code = "unsupported_media_type"
 
 
 def _parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:

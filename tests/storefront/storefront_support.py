@@ -4,9 +4,17 @@ imports a conftest by name)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
+import pytest
 from aiohttp import web
+
+from storefront_adapters import (
+    DeliveryLedger,
+    PlatformOrder,
+    StorefrontAdapter,
+    accept_webhook,
+)
 
 
 class FakeClock:
@@ -24,3 +32,26 @@ class FakeClock:
 
 
 Serve = Callable[[web.Application], Awaitable[str]]
+
+
+async def stored_orders(
+    shop: StorefrontAdapter,
+    ledger: DeliveryLedger,
+    deliveries: Iterable[tuple[Mapping[str, str], bytes]],
+) -> list[PlatformOrder]:
+    """Accept each (headers, body) delivery as the webhook endpoint does; the orders kept."""
+    stored: list[PlatformOrder] = []
+    for headers, body in deliveries:
+        delivery = await accept_webhook(shop, ledger, headers, body)
+        if delivery is not None:
+            stored.extend(delivery.orders)
+    return stored
+
+
+def assert_not_leaked(logs: pytest.LogCaptureFixture, secrets: Iterable[str], *texts: str) -> None:
+    """The adapter logged its requests, and no secret shows in the logs or in ``texts``
+    (error messages, reprs)."""
+    assert logs.records, "the adapter is expected to log its requests"
+    seen = "\n".join((logs.text, *texts))
+    for secret in secrets:
+        assert secret not in seen

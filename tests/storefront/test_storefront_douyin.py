@@ -9,7 +9,7 @@ import random
 import aiohttp
 import pytest
 from fake_douyin import APP_KEY, APP_SECRET, SHOP_ID, FakeDouyin, shop_order
-from storefront_support import FakeClock, Serve
+from storefront_support import FakeClock, Serve, assert_not_leaked, stored_orders
 
 from storefront_adapters import (
     AuthenticationError,
@@ -18,7 +18,6 @@ from storefront_adapters import (
     ListingError,
     MemoryDeliveryLedger,
     OrderStatus,
-    PlatformOrder,
     PriceStockUpdate,
     RetryPolicy,
     Sku,
@@ -26,7 +25,6 @@ from storefront_adapters import (
     UnknownSkuError,
     WebhookPayloadError,
     WebhookSignatureError,
-    accept_webhook,
     collect_orders,
 )
 from storefront_adapters.douyin import DouyinAdapter
@@ -226,13 +224,8 @@ async def test_a_replayed_push_is_counted_once(
     http_session: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     shop = adapter("https://openapi-fxg.jinritemai.com", http_session, clock)
-    ledger = MemoryDeliveryLedger()
-    stored: list[PlatformOrder] = []
-    for _ in range(2):
-        delivery = await accept_webhook(shop, ledger, event_headers(PUSH), PUSH)
-        if delivery is not None:
-            stored.extend(delivery.orders)
-    assert len(stored) == 1
+    pushes = [(event_headers(PUSH), PUSH)] * 2
+    assert len(await stored_orders(shop, MemoryDeliveryLedger(), pushes)) == 1
 
 
 async def test_credentials_never_reach_logs(
@@ -244,6 +237,4 @@ async def test_credentials_never_reach_logs(
     fake = FakeDouyin(clock, orders=[shop_order(1, int(clock.time()) - 10)], rate_limited=1)
     shop = adapter(await serve(fake.app()), http_session, clock)
     await shop.pull_orders(None)
-    assert debug_logs.records
-    for secret in (APP_SECRET, fake.token or "unset"):
-        assert secret not in debug_logs.text
+    assert_not_leaked(debug_logs, (APP_SECRET, fake.token or "unset"))

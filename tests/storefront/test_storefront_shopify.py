@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from fake_shopify import TOKEN, FakeShopify, order_node
-from storefront_support import FakeClock, Serve
+from storefront_support import FakeClock, Serve, assert_not_leaked, stored_orders
 
 from storefront_adapters import (
     AuthenticationError,
@@ -17,7 +17,6 @@ from storefront_adapters import (
     ListingError,
     MemoryDeliveryLedger,
     OrderStatus,
-    PlatformOrder,
     PriceStockUpdate,
     RetryPolicy,
     Sku,
@@ -252,14 +251,10 @@ async def test_a_replayed_delivery_is_stored_once_and_forgeries_not_at_all(
 ) -> None:
     shop = adapter("https://fish.myshopify.com", http_session, clock)
     ledger = MemoryDeliveryLedger()
-    stored: list[PlatformOrder] = []
     forged = headers(SAMPLE, **{"X-Shopify-Hmac-Sha256": "AAAA"})
     with pytest.raises(WebhookSignatureError):
         await accept_webhook(shop, ledger, forged, SAMPLE)
-    for _ in range(3):
-        delivery = await accept_webhook(shop, ledger, headers(SAMPLE), SAMPLE)
-        if delivery is not None:
-            stored.extend(delivery.orders)
+    stored = await stored_orders(shop, ledger, [(headers(SAMPLE), SAMPLE)] * 3)
     assert [o.platform_order_id for o in stored] == ["820982911946154508"]
 
 
@@ -279,7 +274,17 @@ async def test_credentials_never_reach_logs_or_errors(
         await bad.pull_orders(None)
     with pytest.raises(WebhookSignatureError) as sig_info:
         shop.parse_webhook(headers(SAMPLE, **{"X-Shopify-Hmac-Sha256": "AAAA"}), SAMPLE)
-    assert debug_logs.records, "the adapter is expected to log its requests"
-    text = debug_logs.text + str(info.value) + str(sig_info.value) + repr(shop)
-    for secret in (TOKEN, CLIENT_SECRET, "shpat_leaky_marker"):
-        assert secret not in text
+    secrets = (TOKEN, CLIENT_SECRET, "shpat_leaky_marker")
+    assert_not_leaked(debug_logs, secrets, str(info.value), str(sig_info.value), repr(shop))
+
+
+async def test_a_listing_in_another_currency_than_the_store_is_refused(
+    http_session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    creds = Credentials(secret=CLIENT_SECRET, access_token=TOKEN)
+    options = {"location_id": "6884556842", "currency": "USD"}
+    url = "https://fish.myshopify.com"
+    shop = ShopifyAdapter(creds, http_session, url, options=options, clock=clock)
+    refused = "shopify store sells in USD; the listing is priced in CNY"
+    with pytest.raises(ListingError, match=refused):
+        await shop.publish_listing(Listing("鱼干", "d", (Sku("A-1", 1250, 1),)))

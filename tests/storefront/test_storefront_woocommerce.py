@@ -8,22 +8,21 @@ from pathlib import Path
 import aiohttp
 import pytest
 from fake_woocommerce import CONSUMER_KEY, CONSUMER_SECRET, FakeWooCommerce, order
-from storefront_support import FakeClock, Serve
+from storefront_support import FakeClock, Serve, assert_not_leaked, stored_orders
 
 from storefront_adapters import (
     AuthenticationError,
     Credentials,
     Listing,
+    ListingError,
     MemoryDeliveryLedger,
     OrderStatus,
-    PlatformOrder,
     PriceStockUpdate,
     Sku,
     UnknownProductError,
     UnknownSkuError,
     WebhookPayloadError,
     WebhookSignatureError,
-    accept_webhook,
     collect_orders,
 )
 from storefront_adapters.signatures import woocommerce_webhook_signature
@@ -218,14 +217,12 @@ async def test_a_resent_event_is_counted_once(
     http_session: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     shop = adapter("https://shop.example", http_session, clock)
-    ledger = MemoryDeliveryLedger()
-    stored: list[PlatformOrder] = []
     # WooCommerce makes a new X-WC-Webhook-Delivery-ID for every send of the same event.
-    for delivery_id in ("aaa111", "aaa111", "bbb222"):
-        headers_ = headers(SAMPLE, **{"X-WC-Webhook-Delivery-ID": delivery_id})
-        delivery = await accept_webhook(shop, ledger, headers_, SAMPLE)
-        if delivery is not None:
-            stored.extend(delivery.orders)
+    sends = [
+        (headers(SAMPLE, **{"X-WC-Webhook-Delivery-ID": delivery_id}), SAMPLE)
+        for delivery_id in ("aaa111", "aaa111", "bbb222")
+    ]
+    stored = await stored_orders(shop, MemoryDeliveryLedger(), sends)
     assert [o.platform_order_id for o in stored] == ["727"]
 
 
@@ -242,6 +239,17 @@ async def test_credentials_never_reach_logs(
         await adapter(
             await serve(FakeWooCommerce().app()), http_session, clock, secret="cs_leak_marker"
         ).pull_orders(None)
-    assert debug_logs.records
-    for secret in (CONSUMER_KEY, CONSUMER_SECRET, WEBHOOK_SECRET, "cs_leak_marker"):
-        assert secret not in debug_logs.text
+    assert_not_leaked(debug_logs, (CONSUMER_KEY, CONSUMER_SECRET, WEBHOOK_SECRET, "cs_leak_marker"))
+
+
+async def test_a_listing_in_another_currency_than_the_store_is_refused(
+    http_session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    creds = Credentials(key=CONSUMER_KEY, secret=CONSUMER_SECRET)
+    usd = {"currency": "USD"}
+    shop = WooCommerceAdapter(creds, http_session, "https://shop.example", options=usd, clock=clock)
+    refused = "woocommerce store sells in USD; the listing is priced in CNY"
+    with pytest.raises(ListingError, match=refused):
+        await shop.publish_listing(Listing("鱼干", "d", (Sku("A-1", 1250, 1),)))
+    with pytest.raises(ListingError, match=refused):
+        await shop.update_price_stock(PriceStockUpdate("727", "A-1", stock=1))

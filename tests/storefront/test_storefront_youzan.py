@@ -11,7 +11,7 @@ from urllib.parse import quote_plus
 import aiohttp
 import pytest
 from fake_youzan import CLIENT_ID, CLIENT_SECRET, GRANT_ID, FakeYouzan, trade
-from storefront_support import FakeClock, Serve
+from storefront_support import FakeClock, Serve, assert_not_leaked, stored_orders
 
 from storefront_adapters import (
     AuthenticationError,
@@ -20,14 +20,12 @@ from storefront_adapters import (
     ListingError,
     MemoryDeliveryLedger,
     OrderStatus,
-    PlatformOrder,
     PriceStockUpdate,
     Sku,
     UnknownProductError,
     UnknownSkuError,
     WebhookPayloadError,
     WebhookSignatureError,
-    accept_webhook,
     collect_orders,
 )
 from storefront_adapters.youzan import YouzanAdapter
@@ -218,13 +216,8 @@ async def test_a_replayed_push_is_counted_once(
     http_session: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     shop = adapter("https://open.youzanyun.com", http_session, clock)
-    ledger = MemoryDeliveryLedger()
-    stored: list[PlatformOrder] = []
-    for _ in range(3):
-        delivery = await accept_webhook(shop, ledger, {}, PUSH)
-        if delivery is not None:
-            stored.extend(delivery.orders)
-    assert len(stored) == 1
+    pushes = [({}, PUSH)] * 3
+    assert len(await stored_orders(shop, MemoryDeliveryLedger(), pushes)) == 1
 
 
 async def test_credentials_never_reach_logs(
@@ -236,6 +229,4 @@ async def test_credentials_never_reach_logs(
     fake = FakeYouzan(clock, trades=[trade(1, "2023-11-14 21:00:00")], rate_limited=1)
     shop = adapter(await serve(fake.app()), http_session, clock)
     await shop.pull_orders(None)
-    assert debug_logs.records
-    for secret in (CLIENT_SECRET, fake.token or "unset"):
-        assert secret not in debug_logs.text
+    assert_not_leaked(debug_logs, (CLIENT_SECRET, fake.token or "unset"))

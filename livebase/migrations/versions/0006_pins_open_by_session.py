@@ -1,7 +1,7 @@
 """pins: an index to find a session's open pin without reading all its pins
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 
 Pinning a product ends the session's open pin (``unpinned_at IS NULL``); the index on
 ``(session_id, pinned_at)`` made that read every pin the session ever had.
