@@ -18,12 +18,14 @@ them.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.directory import SessionInfo
@@ -42,6 +44,8 @@ from analytics.rollup_store import merge_spans
 #: Rows per ``executemany`` call, and ids per ``IN (…)`` lookup.
 CHUNK: Final = 50_000
 LOOKUP: Final = 500
+#: SQLite page cache while a day is written, KiB (see :func:`_page_cache`).
+BULK_CACHE_KIB: Final = 256 * 1024
 VIEWER: Final = ("viewer.joined", "viewer.heartbeat", "viewer.left")
 INTERACTION: Final = (
     "interaction.liked",
@@ -216,6 +220,26 @@ def _spans(events: pa.Table) -> dict[int, Span]:
     }
 
 
+@asynccontextmanager
+async def _page_cache(db: AsyncSession) -> AsyncIterator[None]:
+    """On SQLite, a page cache that holds the indexes being filled while the rows go in.
+
+    A day's ledger, presence and set members are millions of index entries; with SQLite's
+    default cache (2 MiB) the secondary indexes, filled in no particular order, spill pages
+    to the WAL over and over. Pages are only taken as needed; the connection gets its
+    setting back afterwards.
+    """
+    if db.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    before = int(await db.scalar(text("PRAGMA cache_size")) or 0)
+    await db.execute(text(f"PRAGMA cache_size={-BULK_CACHE_KIB}"))
+    try:
+        yield
+    finally:
+        await db.execute(text(f"PRAGMA cache_size={before}"))
+
+
 async def write_day(
     db: AsyncSession,
     events: pa.Table,
@@ -224,6 +248,17 @@ async def write_day(
     end: datetime,
 ) -> int:
     """Count the day's checked events into the cleared day; return how many were counted."""
+    async with _page_cache(db):
+        return await _write_day(db, events, known, start, end)
+
+
+async def _write_day(
+    db: AsyncSession,
+    events: pa.Table,
+    known: dict[int, SessionInfo],
+    start: datetime,
+    end: datetime,
+) -> int:
     events = events.filter(pc.is_in(events["session_id"], pa.array(list(known), pa.int64())))
     events = await _ledger(db, _firsts(events, ["event_id"]), start, end)
     events = events.append_column("minute", pc.floor_temporal(events["occurred_at"], unit="minute"))
