@@ -112,13 +112,13 @@ def _decode(kind: str, texts: list[str]) -> list[Any]:
     data: Any = DATA[kind]
     try:
         return msgspec.json.decode(f"[{','.join(texts)}]", type=list[data])
-    except msgspec.ValidationError:
+    except msgspec.MsgspecError:
         pass
     found = []
     for text in texts:
         try:
             found.append(msgspec.json.decode(text, type=data))
-        except msgspec.ValidationError:
+        except msgspec.MsgspecError:
             found.append(None)
     return found
 
@@ -144,7 +144,10 @@ def _passes(kind: str, items: list[Any]) -> list[bool]:
 
 def _slow(row: dict[str, Any]) -> Any:
     """The schema's verdict on one row: its pydantic model, or None."""
-    data = orjson.loads(row["data"])
+    try:
+        data = orjson.loads(row["data"])
+    except orjson.JSONDecodeError:
+        return None
     if not isinstance(data, dict):
         return None
     try:

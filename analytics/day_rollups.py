@@ -325,7 +325,7 @@ async def _write_day(
     )
     keys = ["session_id", "kind", "namespace", "member_id"]
     members = members.group_by(keys, use_threads=False).aggregate([("minute", "min")])
-    members = members.rename_columns([*keys, "first_minute"])
+    members = members.rename_columns({"minute_min": "first_minute"})
     await _insert(db, SetMember, members, skip_existing=True)
 
     by_session = _add_up(sessions)
