@@ -101,7 +101,8 @@ def generate(folder: Path, day: date, events: int, rooms: list[str], seed: int =
     kind_array = pa.array(kinds)
     # Each type's JSON is made for its own rows only (all types for every row would take
     # about 12 GB at 10 million events), then put back in row order.
-    chunks, where = [], []
+    chunks: list[pa.Array | pa.ChunkedArray] = []
+    where = []
     for kind in MIX:
         rows = np.flatnonzero(kinds == kind)
         chunks.append(_data(kind, {k: v.take(pa.array(rows)) for k, v in columns.items()}))
@@ -109,7 +110,8 @@ def generate(folder: Path, day: date, events: int, rooms: list[str], seed: int =
     placed = np.concatenate(where)
     back = np.empty_like(placed)
     back[placed] = np.arange(len(placed))
-    column = pa.concat_arrays(chunks).take(pa.array(back))
+    pieces = [p for c in chunks for p in (c.chunks if isinstance(c, pa.ChunkedArray) else [c])]
+    column = pa.chunked_array(pieces, pa.string()).take(pa.array(back))
     table = pa.table(
         {
             "event_id": _s(np.char.add("e", ids.astype(str))),
