@@ -1,4 +1,4 @@
-"""Raw events as Parquet files per UTC day, and the recompute of a day's rollups from them.
+"""Raw events as Parquet files per UTC day, from which a day's rollups can be recomputed.
 
 The archive is a consumer group of its own: each batch becomes one file per day it touches,
 ``<data_dir>/events/YYYY-MM-DD/part-<first message id>-<random>.parquet``, written under a
@@ -24,7 +24,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from livebase.bus import Delivery, Event
+from livebase.bus import Delivery
 
 SCHEMA = pa.schema(
     [
@@ -75,26 +75,6 @@ def write_batch(data_dir: Path, deliveries: Sequence[tuple[Delivery, datetime]])
         _write(path, rows)
         written.append(path)
     return written
-
-
-def read_day(data_dir: Path, day: date) -> list[tuple[Event, datetime]]:
-    """Every archived event of ``day`` with when it was received, repeats included."""
-    folder = day_dir(data_dir, day)
-    if not folder.is_dir():
-        return []
-    out: list[tuple[Event, datetime]] = []
-    for path in sorted(folder.glob("*.parquet")):
-        for row in pq.read_table(path, schema=SCHEMA).to_pylist():
-            event = Event(
-                type=row["type"],
-                id=row["event_id"],
-                occurred_at=row["occurred_at"],
-                base=row["base"],
-                version=row["version"],
-                data=orjson.loads(row["data"]),
-            )
-            out.append((event, row["received_at"]))
-    return out
 
 
 async def write_batch_async(

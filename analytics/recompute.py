@@ -2,8 +2,10 @@
 
 In one transaction: everything the day's events had contributed is removed (minute sums,
 presence, the ledger, orders, refunds, set members first seen that day), then the archived
-events are counted again through the same code as the live consumer. Session bounds are kept:
-they merge by minimum and maximum, so counting again cannot move them.
+events are counted again by the live consumer's rules, column-wise: the archive is read in
+Parquet batches and checked on columns (:mod:`analytics.day_columns`), and the rollups come
+from group-bys and go to the database in bulk (:mod:`analytics.day_rollups`). Session bounds
+are kept: they merge by minimum and maximum, so counting again cannot move them.
 
 A day still inside the lateness window may yet receive events the archive has not written,
 so it is refused unless ``force`` is given (with the consumers stopped).
@@ -11,18 +13,19 @@ so it is refused unless ``force`` is given (with the consumers stopped).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pyarrow.compute as pc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from analytics.archive import day_bounds, read_day
+from analytics.archive import day_bounds
+from analytics.day_columns import read_checked
+from analytics.day_rollups import write_day
 from analytics.directory import SessionDirectory
-from analytics.rollup_store import apply_events, clear_span
-from analytics.schemas import AnalyticsEvent, EventSchemaError, from_bus_event
-
-BATCH = 2_000
+from analytics.rollup_store import clear_span
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,25 +50,12 @@ async def recompute_day(
             f"{day} can still receive events (lateness window {lateness}); stop the consumers"
             " and pass force=True to recompute it anyway"
         )
-    rows = read_day(data_dir, day)
-    events: list[AnalyticsEvent] = []
-    skipped = 0
-    for bus_event, received in rows:
-        try:
-            event = from_bus_event(bus_event, now=received)
-        except EventSchemaError:
-            skipped += 1
-            continue
-        if event.occurred_at < received - lateness:
-            skipped += 1
-            continue
-        events.append(event)
-    directory = SessionDirectory()
-    counted = 0
+    # pyarrow and the checks block: off the event loop.
+    day_columns = await asyncio.to_thread(read_checked, data_dir, day, lateness)
+    events = day_columns.events
     async with db() as session, session.begin():
+        ids = pc.unique(events["session_id"]).to_pylist()
+        known = await SessionDirectory().lookup(session, ids)
         await clear_span(session, start, end)
-        for first in range(0, len(events), BATCH):
-            chunk = events[first : first + BATCH]
-            known = await directory.lookup(session, {e.session_id for e in chunk})
-            counted += (await apply_events(session, chunk, known)).counted
-    return Recomputed(day, len(rows), counted, skipped)
+        counted = await write_day(session, events, known, start, end)
+    return Recomputed(day, day_columns.archived, counted, day_columns.skipped)

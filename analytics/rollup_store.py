@@ -34,7 +34,7 @@ from analytics.models import (
     SessionSpan,
     SetMember,
 )
-from analytics.rollup import Fold, MinuteKey, fold
+from analytics.rollup import Fold, MinuteKey, Span, fold
 from analytics.schemas import AnalyticsEvent
 
 log = logging.getLogger("analytics.rollups")
@@ -167,17 +167,18 @@ async def _apply_fold(db: AsyncSession, f: Fold, sessions: dict[int, SessionInfo
     for scope, attr in (("host", "host_id"), ("theme", "theme_id"), ("base", "base_id")):
         await _add_minutes(db, scope, _rollup_to(f.sessions, sessions, attr))
     await _add_minutes(db, "product", f.products)
-    await _merge_spans(db, f)
+    await merge_spans(db, f.spans)
 
 
-async def _merge_spans(db: AsyncSession, f: Fold) -> None:
-    if not f.spans:
+async def merge_spans(db: AsyncSession, spans: dict[int, Span]) -> None:
+    """Widen the stored bounds of sessions to take in ``spans``."""
+    if not spans:
         return
     table = _table(SessionSpan)
     rows = [
         {"session_id": s, "started_at": sp.started_at, "ended_at": sp.ended_at,
          "first_event_at": sp.first_event_at, "last_event_at": sp.last_event_at}
-        for s, sp in sorted(f.spans.items())
+        for s, sp in sorted(spans.items())
     ]  # fmt: skip
     stmt = _insert(db, table).values(rows)
     changes = {

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from api_support import World
 from events_support import LiveRef, live_session, post_events
+from recompute_support import read_day
 from rollup_support import figures, minutes, reference, row_count
 from sqlalchemy import delete, update
 
-from analytics.archive import read_day
 from analytics.constants import GROUP_ARCHIVE, GROUP_ROLLUPS, STREAM_ANALYTICS
 from analytics.consumer import Consumer
 from analytics.directory import SessionDirectory

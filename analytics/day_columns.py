@@ -1,0 +1,223 @@
+"""A day of archived events as columns: read in batches, checked, flattened.
+
+The recompute of a day never builds a pydantic model per event it keeps. Each Parquet batch is
+checked by the rules of :func:`~analytics.schemas.from_bus_event`, split between columns and
+msgspec: the lateness window, the clock skew, the envelope's type, version, id and base are
+judged on the columns; the ``data`` of all events of one type is decoded by msgspec in one call
+into that type's struct of :mod:`analytics.structs` less the envelope (its restatement of the
+schema, held to it by ``tests/analytics/test_fastpath.py``); string patterns and the pair rule
+of orders are then checked on the columns. A row any of this refuses takes the slow road,
+``from_bus_event``, which has the last word, so the result is the schema's on every row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from analytics.archive import SCHEMA, day_dir
+from analytics.schemas import ENVELOPE_FIELDS, MAX_CLOCK_SKEW, EventSchemaError, from_bus_event
+from analytics.structs import CURRENCY, SLUG, SOURCE, STRUCTS, EventStruct
+from livebase.bus import Event
+from livebase.settings import SLUG_RE
+
+#: Rows per Parquet batch: bounds the memory the checks need at once.
+BATCH: Final = 65_536
+
+_VIEWER: Final = {"viewer_id": pa.string(), "source": pa.string()}
+_ORDER: Final = {"order_id": pa.string(), "platform": pa.string(), "amount_fen": pa.int64()}
+#: The data fields the rollups need, per event type (``session_id`` for all).
+FIELDS: Final[dict[str, dict[str, pa.DataType]]] = {
+    "stream.started": {},
+    "stream.ended": {},
+    "viewer.joined": _VIEWER,
+    "viewer.heartbeat": {**_VIEWER, "watch_seconds": pa.int64()},
+    "viewer.left": {**_VIEWER, "watch_seconds": pa.int64()},
+    "interaction.liked": _VIEWER,
+    "interaction.commented": _VIEWER,
+    "interaction.shared": _VIEWER,
+    "interaction.followed": _VIEWER,
+    "product.impressed": {"product_id": pa.int64(), "count": pa.int64()},
+    "product.clicked": {**_VIEWER, "product_id": pa.int64()},
+    "order.created": {},
+    "order.paid": {
+        **_ORDER,
+        "buyer_id": pa.string(),
+        "product_id": pa.int64(),
+        "currency": pa.string(),
+        "viewer_id": pa.string(),
+        "viewer_source": pa.string(),
+    },
+    "order.refunded": {**_ORDER, "refund_id": pa.string(), "currency": pa.string()},
+}
+#: The patterns of :mod:`analytics.schemas` by kind, for RE2 (``$`` is the end of the text).
+PATTERNS: Final = {SLUG: SLUG_RE, SOURCE: r"^[a-z][a-z0-9_]{0,31}$", CURRENCY: r"^[A-Z]{3}$"}
+_ENVELOPE: Final = ("event_id", "occurred_at", "base", "version")
+#: Columns of :attr:`DayColumns.events`.
+COLUMNS: Final = pa.schema(
+    [
+        ("pos", pa.int64()),
+        ("event_id", pa.string()),
+        ("type", pa.string()),
+        ("occurred_at", SCHEMA.field("occurred_at").type),
+        ("session_id", pa.int64()),
+        *sorted({(n, t) for fields in FIELDS.values() for n, t in fields.items()}),
+    ]
+)
+
+
+@dataclass(slots=True)
+class DayColumns:
+    #: The checked events in archive order (``pos``), repeats included.
+    events: pa.Table
+    archived: int  #: rows read
+    skipped: int  #: rows that are not valid events, or arrived past the lateness window
+
+
+def _batches(data_dir: Path, day: date) -> Iterator[pa.RecordBatch]:
+    folder = day_dir(data_dir, day)
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob("*.parquet")):
+        parquet = pq.ParquetFile(path)
+        yield from parquet.iter_batches(batch_size=BATCH, columns=SCHEMA.names)
+
+
+def _data_struct(kind: str) -> type[msgspec.Struct]:
+    """The struct of ``kind`` less the envelope; an envelope name in ``data`` is refused
+    (decoded as ``UnsetType``, which no value is) rather than ignored."""
+    fields: list[Any] = [
+        (f.name, f.type) if f.required else (f.name, f.type, f.default)
+        for f in msgspec.structs.fields(STRUCTS[(kind, 1)])
+        if f.name not in _ENVELOPE
+    ]
+    fields += [(name, msgspec.UnsetType, msgspec.UNSET) for name in sorted(ENVELOPE_FIELDS)]
+    return msgspec.defstruct(f"Data_{kind.replace('.', '_')}", fields, kw_only=True)
+
+
+DATA: Final = {kind: _data_struct(kind) for kind, _ in STRUCTS}
+
+
+def _decode(kind: str, texts: list[str]) -> list[Any]:
+    """Each text as ``kind``'s data struct; None where msgspec refuses it."""
+    data: Any = DATA[kind]
+    try:
+        return msgspec.json.decode(f"[{','.join(texts)}]", type=list[data])
+    except msgspec.MsgspecError:
+        pass
+    found = []
+    for text in texts:
+        try:
+            found.append(msgspec.json.decode(text, type=data))
+        except msgspec.MsgspecError:
+            found.append(None)
+    return found
+
+
+def _attr(items: Sequence[Any], name: str, kind: pa.DataType) -> pa.Array:
+    return pa.array([None if i is None else getattr(i, name) for i in items], kind)
+
+
+def _passes(kind: str, items: list[Any]) -> list[bool]:
+    """Which decoded items pass the checks msgspec leaves to us: patterns, the order pair."""
+    struct: type[EventStruct] = STRUCTS[(kind, 1)]
+    ok = pa.array([i is not None for i in items], pa.bool_())
+    for name, pattern in struct.PATTERNS:
+        if name not in _ENVELOPE:
+            matched = pc.match_substring_regex(_attr(items, name, pa.string()), PATTERNS[pattern])
+            # None passed msgspec only where the schema allows it.
+            ok = pc.and_(ok, pc.fill_null(matched, True))
+    if struct.PAIRED:
+        viewer = pc.is_null(_attr(items, "viewer_id", pa.string()))
+        ok = pc.and_(ok, pc.equal(viewer, pc.is_null(_attr(items, "viewer_source", pa.string()))))
+    return [bool(v) for v in ok.to_pylist()]
+
+
+def _slow(row: dict[str, Any]) -> Any:
+    """The schema's verdict on one row: its pydantic model, or None."""
+    try:
+        data = orjson.loads(row["data"])
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
+        event = Event(
+            type=row["type"],
+            id=row["event_id"],
+            occurred_at=row["occurred_at"],
+            base=row["base"],
+            version=row["version"],
+            data=data,
+        )
+        return from_bus_event(event, now=row["received_at"])
+    except (EventSchemaError, ValueError):
+        return None
+
+
+def _of_kind(kind: str, rows: pa.Table) -> pa.Table:
+    """The rows of one event type that pass, flattened to :data:`COLUMNS`."""
+    items = _decode(kind, rows["data"].to_pylist())
+    passes = _passes(kind, items)
+    for n, passed in enumerate(passes):
+        if not passed:
+            items[n] = _slow(rows.slice(n, 1).to_pylist()[0])
+            passes[n] = items[n] is not None
+    keep = pa.array(passes, pa.bool_())
+    rows = rows.filter(keep)
+    items = [item for item, passed in zip(items, passes, strict=True) if passed]
+    fields = FIELDS[kind]
+    columns: dict[str, Any] = {n: rows[n] for n in ("pos", "event_id", "type", "occurred_at")}
+    for field in COLUMNS.names[4:]:
+        kind_of = COLUMNS.field(field).type
+        columns[field] = (
+            _attr(items, field, kind_of)
+            if field in fields or field == "session_id"
+            else pa.nulls(len(items), kind_of)
+        )
+    return pa.table(columns, schema=COLUMNS)
+
+
+def _envelope_ok(batch: pa.Table, lateness: timedelta) -> pa.ChunkedArray:
+    """Rows whose time, type, version, id and base pass; the others are refused for good."""
+    occurred, received = batch["occurred_at"], batch["received_at"]
+    known = pa.array(sorted(t for t, _ in STRUCTS))
+    length = pc.utf8_length(batch["event_id"])
+    checks = [
+        pc.greater_equal(occurred, pc.subtract(received, pa.scalar(lateness))),
+        pc.less_equal(occurred, pc.add(received, pa.scalar(MAX_CLOCK_SKEW))),
+        pc.is_in(batch["type"], known),
+        pc.equal(batch["version"], 1),  # every type has version 1 alone
+        pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, 128)),
+        pc.match_substring_regex(batch["base"], PATTERNS[SLUG]),
+    ]
+    ok = checks[0]
+    for check in checks[1:]:
+        ok = pc.and_(ok, check)
+    return pc.fill_null(ok, False)
+
+
+def read_checked(data_dir: Path, day: date, lateness: timedelta) -> DayColumns:
+    """The day's archive as checked columns; see the module's docstring."""
+    parts = []
+    archived = kept = 0
+    for batch in _batches(data_dir, day):
+        rows = pa.Table.from_batches([batch])
+        positions = pa.array(range(archived, archived + rows.num_rows), pa.int64())
+        archived += rows.num_rows
+        rows = rows.append_column("pos", positions).filter(_envelope_ok(rows, lateness))
+        for kind in pc.unique(rows["type"]).to_pylist():
+            part = _of_kind(kind, rows.filter(pc.equal(rows["type"], kind)))
+            kept += part.num_rows
+            parts.append(part)
+    events = pa.concat_tables(parts) if parts else COLUMNS.empty_table()
+    return DayColumns(events.combine_chunks(), archived, archived - kept)

@@ -1,0 +1,339 @@
+"""A day's rollups computed from its checked columns with group-bys, written in bulk.
+
+The rules are those of :func:`~analytics.rollup.fold` and :mod:`analytics.rollup_store` (the
+live consumer's code, which ``tests/test_recompute.py`` holds this module to): events of known
+sessions only, each event id once (the first in archive order), each paid order and refund
+once, a viewer present once per session minute, host, theme and base minutes the sums of their
+sessions'. The caller has cleared the day (:func:`~analytics.rollup_store.clear_span`) in the
+same transaction, so the day's minutes, presence, ledger, orders and refunds are all new;
+what other days left (an order, a set member, a ledger entry under the same key) still wins,
+as it does for the live consumer.
+
+Rows go to the database as plain tuples through the driver's ``executemany``: SQLAlchemy's
+per-row parameter handling would cost more than computing them. Times are converted once per
+distinct value by the column type's own bind processor, so they are stored as the ORM stores
+them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, Final, cast
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Table, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from analytics.directory import SessionInfo
+from analytics.models import (
+    SUMS,
+    MinuteRollup,
+    PaidOrder,
+    Presence,
+    ProcessedEvent,
+    Refund,
+    SetMember,
+)
+from analytics.rollup import CURRENCY, Span
+from analytics.rollup_store import merge_spans
+
+#: Rows per ``executemany`` call, and ids per ``IN (…)`` lookup.
+CHUNK: Final = 50_000
+LOOKUP: Final = 500
+#: SQLite page cache while a day is written, KiB (see :func:`_page_cache`).
+BULK_CACHE_KIB: Final = 256 * 1024
+VIEWER: Final = ("viewer.joined", "viewer.heartbeat", "viewer.left")
+INTERACTION: Final = (
+    "interaction.liked",
+    "interaction.commented",
+    "interaction.shared",
+    "interaction.followed",
+)
+ON_AIR: Final = ("stream.started", "stream.ended", *VIEWER)
+_KEYS: Final = ["scope_id", "minute"]
+
+
+def _of(events: pa.Table, *kinds: str) -> pa.Table:
+    return events.filter(pc.is_in(events["type"], pa.array(kinds)))
+
+
+def _firsts(rows: pa.Table, keys: list[str]) -> pa.Table:
+    """The first row (lowest ``pos``) of each key."""
+    first = rows.group_by(keys, use_threads=False).aggregate([("pos", "min")])
+    return rows.filter(pc.is_in(rows["pos"], first["pos_min"]))
+
+
+def _delta(scope_id: Any, minute: Any, **sums: Any) -> pa.Table:
+    """Minute sums to add: columns ``scope_id``, ``minute`` and every sum (0 unless given)."""
+    n = len(scope_id)
+    columns = {"scope_id": pc.cast(scope_id, pa.int64()), "minute": minute}
+    for name in SUMS:
+        value = sums.get(name, 0)
+        columns[name] = (
+            pa.repeat(pa.scalar(value, pa.int64()), n)
+            if isinstance(value, int)
+            else pc.fill_null(pc.cast(value, pa.int64()), 0)
+        )
+    return pa.table(columns)
+
+
+def _add_up(deltas: list[pa.Table]) -> pa.Table:
+    """Deltas summed per (scope id, minute); minutes whose sums are all 0 are left out."""
+    added = pa.concat_tables(deltas).group_by(_KEYS, use_threads=False)
+    table = added.aggregate([(s, "sum") for s in SUMS])
+    table = table.rename_columns({f"{s}_sum": s for s in SUMS})
+    total = table[SUMS[0]]
+    for name in SUMS[1:]:
+        total = pc.add(total, table[name])
+    return table.filter(pc.greater(total, 0)).select([*_KEYS, *SUMS])
+
+
+def _owners(sessions: pa.Table, known: dict[int, SessionInfo], attr: str) -> pa.Table:
+    """Session minutes added up per host, theme or base (sessions without one left out)."""
+    ids = sorted(known)
+    owner_of = pa.array([getattr(known[i], attr) for i in ids], pa.int64())
+    owner = pc.take(owner_of, pc.index_in(sessions["scope_id"], pa.array(ids, pa.int64())))
+    mapped = sessions.set_column(0, "scope_id", owner).filter(pc.is_valid(owner))
+    return _add_up([mapped]) if mapped.num_rows else mapped
+
+
+def _times(values: pa.ChunkedArray, process: Any, dialect: str) -> list[Any]:
+    """Driver values of a time column, converted once per distinct time. Through numpy:
+    pyarrow's ``to_pylist`` of zoned times costs several times more. On SQLite the driver's
+    own adapter makes the text once per distinct time too, instead of once per row."""
+    adapt = sqlite3.adapters.get((datetime, sqlite3.PrepareProtocol))
+    distinct = pc.unique(values).drop_null()
+    naive = pc.cast(distinct, pa.timestamp("us")).to_numpy(zero_copy_only=False)
+    converted = [process(v.replace(tzinfo=UTC)) for v in naive.astype(object)]
+    if dialect == "sqlite" and adapt is not None:
+        converted = [adapt(v) for v in converted]
+    return [None if i is None else converted[i] for i in pc.index_in(values, distinct).to_pylist()]
+
+
+async def _insert(
+    db: AsyncSession, model: type[Any], rows: pa.Table, *, skip_existing: bool = False
+) -> None:
+    if rows.num_rows == 0:
+        return
+    table = cast(Table, model.__table__)
+    conn = await db.connection()
+    dialect = conn.dialect
+    names = rows.column_names
+    if dialect.paramstyle == "numeric_dollar":
+        marks = ", ".join(f"${n}" for n in range(1, len(names) + 1))
+    else:
+        marks = ", ".join("?" * len(names))
+    into = f"{dialect.identifier_preparer.format_table(table)} ({', '.join(names)})"
+    # Names from our own table metadata; the values go as parameters.
+    sql = f"INSERT INTO {into} VALUES ({marks})"  # noqa: S608
+    if skip_existing:
+        sql += " ON CONFLICT DO NOTHING"
+    processors = {n: table.c[n].type.bind_processor(dialect) for n in names}
+    # In key order: B-tree pages fill one after another instead of all at random.
+    rows = rows.sort_by([(c.name, "ascending") for c in table.primary_key.columns])
+    for first in range(0, rows.num_rows, CHUNK):
+        chunk = rows.slice(first, CHUNK)
+        columns = [
+            _times(chunk[n], processors[n], dialect.name)
+            if pa.types.is_timestamp(chunk[n].type) and processors[n] is not None
+            else chunk[n].to_pylist()
+            for n in names
+        ]
+        await conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+async def _stored(
+    db: AsyncSession, column: Any, key: str, values: list[str], *condition: Any
+) -> set[tuple[Any, ...]]:
+    """Rows of ``column``'s table among ``values`` of ``key`` (and ``condition``)."""
+    table = column[0].table
+    found: set[tuple[Any, ...]] = set()
+    for first in range(0, len(values), LOOKUP):
+        query = select(*column).where(table.c[key].in_(values[first : first + LOOKUP]), *condition)
+        found.update(tuple(row) for row in await db.execute(query))
+    return found
+
+
+async def _new_once(db: AsyncSession, model: type[Any], rows: pa.Table, key: str) -> pa.Table:
+    """The first row per (platform, ``key``), less those another day already stored."""
+    rows = _firsts(rows, ["platform", key])
+    table = cast(Table, model.__table__)
+    columns = (table.c.platform, table.c[key])
+    stored = await _stored(db, columns, key, pc.unique(rows[key]).to_pylist())
+    if stored:
+        pairs = zip(rows["platform"].to_pylist(), rows[key].to_pylist(), strict=True)
+        rows = rows.filter(pa.array([pair not in stored for pair in pairs], pa.bool_()))
+    return rows
+
+
+async def _ledger(db: AsyncSession, events: pa.Table, start: datetime, end: datetime) -> pa.Table:
+    """Write the ledger; return the events without those another day's ledger already holds."""
+    await _insert(
+        db, ProcessedEvent, events.select(["event_id", "occurred_at"]), skip_existing=True
+    )
+    day = (ProcessedEvent.occurred_at >= start, ProcessedEvent.occurred_at < end)
+    written = await db.scalar(select(func.count()).select_from(ProcessedEvent).where(*day))
+    if written == events.num_rows:
+        return events
+    ids = events["event_id"].to_pylist()
+    outside = ~(day[0] & day[1])
+    held = {
+        row[0] for row in await _stored(db, (ProcessedEvent.event_id,), "event_id", ids, outside)
+    }
+    return events.filter(pc.invert(pc.is_in(events["event_id"], pa.array(list(held), pa.string()))))
+
+
+def _members(rows: pa.Table, kind: str, namespace: str, member: str) -> pa.Table:
+    rows = rows.filter(pc.is_valid(rows[member]))
+    return pa.table(
+        {
+            "session_id": rows["session_id"],
+            "kind": pa.repeat(pa.scalar(kind), rows.num_rows),
+            "namespace": rows[namespace],
+            "member_id": rows[member],
+            "minute": rows["minute"],
+        }
+    )
+
+
+def _spans(events: pa.Table) -> dict[int, Span]:
+    on_air = _of(events, *ON_AIR)
+    at, kind = on_air["occurred_at"], on_air["type"]
+    bounds = pa.table(
+        {
+            "session_id": on_air["session_id"],
+            "at": at,
+            "started": pc.if_else(pc.equal(kind, "stream.started"), at, None),
+            "ended": pc.if_else(pc.equal(kind, "stream.ended"), at, None),
+        }
+    )
+    found = bounds.group_by("session_id", use_threads=False).aggregate(
+        [("at", "min"), ("at", "max"), ("started", "min"), ("ended", "max")]
+    )
+    return {
+        row["session_id"]: Span(row["started_min"], row["ended_max"], row["at_min"], row["at_max"])
+        for row in found.to_pylist()
+    }
+
+
+@asynccontextmanager
+async def _page_cache(db: AsyncSession) -> AsyncIterator[None]:
+    """On SQLite, a page cache that holds the indexes being filled while the rows go in.
+
+    A day's ledger, presence and set members are millions of index entries; with SQLite's
+    default cache (2 MiB) the secondary indexes, filled in no particular order, spill pages
+    to the WAL over and over. Pages are only taken as needed; the connection gets its
+    setting back afterwards.
+    """
+    if db.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    before = int(await db.scalar(text("PRAGMA cache_size")) or 0)
+    await db.execute(text(f"PRAGMA cache_size={-BULK_CACHE_KIB}"))
+    try:
+        yield
+    finally:
+        await db.execute(text(f"PRAGMA cache_size={before}"))
+
+
+async def write_day(
+    db: AsyncSession,
+    events: pa.Table,
+    known: dict[int, SessionInfo],
+    start: datetime,
+    end: datetime,
+) -> int:
+    """Count the day's checked events into the cleared day; return how many were counted."""
+    async with _page_cache(db):
+        return await _write_day(db, events, known, start, end)
+
+
+async def _write_day(
+    db: AsyncSession,
+    events: pa.Table,
+    known: dict[int, SessionInfo],
+    start: datetime,
+    end: datetime,
+) -> int:
+    events = events.filter(pc.is_in(events["session_id"], pa.array(list(known), pa.int64())))
+    events = await _ledger(db, _firsts(events, ["event_id"]), start, end)
+    events = events.append_column("minute", pc.floor_temporal(events["occurred_at"], unit="minute"))
+    session, minute, kind = events["session_id"], events["minute"], events["type"]
+    sessions = [
+        _delta(
+            session,
+            minute,
+            views=pc.equal(kind, "viewer.joined"),
+            viewer_seconds=events["watch_seconds"],
+            impressions=events["count"],
+            clicks=pc.equal(kind, "product.clicked"),
+        )
+    ]
+    shown = _of(events, "product.impressed", "product.clicked")
+    clicked = pc.equal(shown["type"], "product.clicked")
+    products = [
+        _delta(shown["product_id"], shown["minute"], impressions=shown["count"], clicks=clicked)
+    ]
+
+    paid = _of(events, "order.paid")
+    paid = await _new_once(
+        db, PaidOrder, paid.filter(pc.equal(paid["currency"], CURRENCY)), "order_id"
+    )
+    await _insert(
+        db,
+        PaidOrder,
+        paid.select(["platform", "order_id", "session_id", "product_id", "amount_fen", "minute"]),
+    )
+    sessions.append(
+        _delta(paid["session_id"], paid["minute"], gmv_fen=paid["amount_fen"], orders=1)
+    )
+    sold = paid.filter(pc.is_valid(paid["product_id"]))
+    products.append(
+        _delta(sold["product_id"], sold["minute"], gmv_fen=sold["amount_fen"], orders=1)
+    )
+    refunded = _of(events, "order.refunded")
+    refunded = refunded.filter(pc.equal(refunded["currency"], CURRENCY))
+    refunds = await _new_once(db, Refund, refunded, "refund_id")
+    await _insert(
+        db, Refund, refunds.select(["platform", "refund_id", "session_id", "amount_fen", "minute"])
+    )
+    sessions.append(
+        _delta(refunds["session_id"], refunds["minute"], refund_fen=refunds["amount_fen"])
+    )
+
+    viewing = _of(events, *VIEWER)
+    presence = (
+        viewing.select(["session_id", "minute", "source", "viewer_id"])
+        .group_by(["session_id", "minute", "source", "viewer_id"], use_threads=False)
+        .aggregate([])
+    )
+    await _insert(db, Presence, presence)
+    sessions.append(_delta(presence["session_id"], presence["minute"], viewers=1))
+
+    members = pa.concat_tables(
+        [
+            _members(viewing, "viewer", "source", "viewer_id"),
+            _members(_of(events, *INTERACTION), "interacting", "source", "viewer_id"),
+            _members(_of(events, "product.clicked"), "clicker", "source", "viewer_id"),
+            _members(paid, "buyer", "platform", "buyer_id"),
+            _members(paid, "paying_viewer", "viewer_source", "viewer_id"),
+        ]
+    )
+    keys = ["session_id", "kind", "namespace", "member_id"]
+    members = members.group_by(keys, use_threads=False).aggregate([("minute", "min")])
+    members = members.rename_columns({"minute_min": "first_minute"})
+    await _insert(db, SetMember, members, skip_existing=True)
+
+    by_session = _add_up(sessions)
+    scopes = {"session": by_session, "product": _add_up(products)}
+    for scope, attr in (("host", "host_id"), ("theme", "theme_id"), ("base", "base_id")):
+        scopes[scope] = _owners(by_session, known, attr)
+    for scope, table in scopes.items():
+        rows = table.add_column(0, "scope", pa.repeat(pa.scalar(scope), table.num_rows))
+        await _insert(db, MinuteRollup, rows)
+    await merge_spans(db, _spans(events))
+    return int(events.num_rows)

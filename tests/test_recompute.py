@@ -1,0 +1,174 @@
+"""The column-wise recompute of a day gives exactly the tables the live consumer's code gives."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from api_support import World
+from events_support import LiveRef, live_session
+from recompute_support import Day, count_per_event, tables
+from sqlalchemy import delete, func, select
+
+from analytics.archive import day_bounds
+from analytics.models import MinuteRollup, PaidOrder, ProcessedEvent, SessionSpan, SetMember
+from analytics.recompute import recompute_day
+from analytics.rollup_store import clear_span
+from livebase.api.state import DB_SESSIONS, SETTINGS
+
+LATENESS = timedelta(hours=24)
+S = timedelta(seconds=1)
+
+
+def a_show(day: Day, s: LiveRef, t: datetime, tag: str) -> None:
+    """Every event type for one session, with repeats of orders, refunds and rows."""
+    day.add("stream.started", s, t)
+    for i in range(12):
+        v, at = f"v{i}", t + 7 * i * S + 1234 * i * timedelta(microseconds=1)
+        src = {"source": "douyin"} if i % 3 == 0 else {}
+        day.add("viewer.joined", s, at, viewer_id=v, **src)
+        for beat in range(i % 4):
+            day.add("viewer.heartbeat", s, at + 30 * (beat + 1) * S, viewer_id=v,
+                    watch_seconds=30, **src)  # fmt: skip
+        day.add("viewer.left", s, at + 140 * S, viewer_id=v, watch_seconds=i % 2 * 10, **src)
+        if i % 4 == 1:
+            day.add("interaction.liked", s, at + 50 * S, viewer_id=v, count=3)
+            day.add("interaction.commented", s, at + 51 * S, viewer_id=v, text="好")
+            day.add("product.clicked", s, at + 52 * S, viewer_id=v, product_id=7 + i % 2)
+        if i % 5 == 2:
+            day.add("interaction.shared", s, at + 53 * S, viewer_id=v, source="kuaishou")
+            day.add("interaction.followed", s, at + 54 * S, viewer_id=v)
+    day.add("product.impressed", s, t + 20 * S, product_id=7, count=5)
+    day.add("product.impressed", s, t + 21 * S, product_id=8, viewer_id="v1")
+    order = {"platform": "douyin_shop", "amount_fen": 1990, "buyer_id": "b1"}
+    day.add("order.created", s, t + 60 * S, order_id=f"{tag}-1", **order)
+    day.add("order.paid", s, t + 61 * S, order_id=f"{tag}-1", product_id=7, viewer_id="v1",
+            viewer_source="player", **order)  # fmt: skip
+    day.again()
+    # The same order under another event id, a minute later: counted once, in its first minute.
+    day.add("order.paid", s, t + 125 * S, order_id=f"{tag}-1", **order)
+    day.add("order.paid", s, t + 62 * S, order_id=f"{tag}-2", platform="youzan", buyer_id="b1",
+            amount_fen=0, quantity=2)  # fmt: skip
+    day.add("order.paid", s, t + 63 * S, order_id=f"{tag}-3", currency="USD", **order)
+    refund = {"order_id": f"{tag}-1", "platform": "douyin_shop", "refund_id": f"r{tag}"}
+    day.add("order.refunded", s, t + 180 * S, amount_fen=500, **refund)
+    day.add("order.refunded", s, t + 240 * S, amount_fen=500, **refund)
+    day.add("order.refunded", s, t + 241 * S, amount_fen=9, currency="USD",
+            **{**refund, "refund_id": f"u{tag}"})  # fmt: skip
+    day.add("stream.ended", s, t + 300 * S)
+
+
+def not_counted(day: Day, s: LiveRef, t: datetime) -> int:
+    """Rows the recompute must skip; returns how many."""
+    bad: list[tuple[str, dict[str, Any]]] = [
+        ("viewer.joined", {}),  # no viewer_id
+        ("viewer.heartbeat", {"viewer_id": "v1", "watch_seconds": 301}),
+        ("viewer.heartbeat", {"viewer_id": "v1", "watch_seconds": 30.0}),
+        ("interaction.liked", {"viewer_id": "v1", "count": True}),
+        ("viewer.joined", {"viewer_id": "v1", "source": "Douyin"}),
+        ("viewer.joined", {"viewer_id": "", "source": "player"}),
+        ("order.paid", {"order_id": "x", "platform": "youzan", "buyer_id": "b",
+                        "amount_fen": 19.9}),
+        ("order.paid", {"order_id": "x", "platform": "youzan", "buyer_id": "b", "amount_fen": 1,
+                        "viewer_id": "v1"}),
+        ("order.refunded", {"order_id": "x", "refund_id": "y", "platform": "youzan",
+                            "amount_fen": 0}),
+        ("viewer.waved", {"viewer_id": "v1"}),
+    ]  # fmt: skip
+    for kind, data in bad:
+        day.add(kind, s, t, **data)
+    day.add("viewer.joined", None, t, room="Bad Room", session_id=s.id, viewer_id="v1")
+    day.add("viewer.joined", None, t, room=s.room, session_id=str(s.id), viewer_id="v1")
+    day.add("viewer.joined", s, t, version=2, viewer_id="v1")
+    day.add("viewer.joined", s, t, viewer_id="v1", event_id="clash")
+    day.rows[-1]["data"] = day.rows[-1]["data"][:-1] + ',"event_id":"other"}'
+    day.add("viewer.joined", s, t, viewer_id="late", delay=LATENESS + S)
+    day.add("viewer.joined", s, t, viewer_id="future", delay=-6 * 60 * S)
+    return len(bad) + 6
+
+
+async def other_days(db: Any, s: LiveRef, day: date, taken: str) -> None:
+    """What earlier days left: an order, a set member and a ledger entry under today's keys."""
+    before = day_bounds(day)[0] - timedelta(hours=1)
+    db.add_all(
+        [
+            PaidOrder(platform="douyin_shop", order_id="a-1", session_id=s.id, product_id=7,
+                      amount_fen=1990, minute=before),
+            SetMember(session_id=s.id, kind="viewer", namespace="player", member_id="v2",
+                      first_minute=before),
+            ProcessedEvent(event_id=taken, occurred_at=before),
+        ]
+    )  # fmt: skip
+
+
+async def test_the_column_wise_recompute_gives_the_per_event_tables(
+    world: World, tmp_path: Path
+) -> None:
+    app = world.api.app
+    sessions = [
+        await live_session(world, "haifeng", room=0),
+        await live_session(world, "haifeng", room=1, theme=None),
+        await live_session(world, "luhe", room=0, theme="culture-tourism-wellness"),
+    ]
+    gone = LiveRef(999_999, "haifeng", sessions[0].room, sessions[0].room_id, None, None)
+    day = (datetime.now(UTC) - timedelta(days=3)).date()
+    start = day_bounds(day)[0] + timedelta(hours=10)
+    built = Day()
+    for n, (s, tag) in enumerate(zip(sessions, "abc", strict=True)):
+        a_show(built, s, start + n * 90 * S, tag)
+    built.add("viewer.joined", sessions[1], start + 9 * S, viewer_id="v1")  # in two sessions
+    built.add("viewer.joined", gone, start, viewer_id="v1")  # a session that does not exist
+    skipped = not_counted(built, sessions[0], start + 30 * S)
+    built.again(5)
+    first = built.rows[8]["event_id"]
+    # An event id sent again with other content: the first one counts.
+    built.add("viewer.joined", sessions[2], start + 400 * S, viewer_id="v99", event_id=first)
+    taken = built.add("viewer.joined", sessions[2], start + 401 * S, viewer_id="v98")
+    built.write(app[SETTINGS].data_dir, day)
+
+    db = app[DB_SESSIONS]
+    async with db() as session, session.begin():
+        await other_days(session, sessions[0], day, taken)
+    async with db() as session, session.begin():
+        await clear_span(session, *day_bounds(day))
+        counted, skipped_before = await count_per_event(
+            session, app[SETTINGS].data_dir, day, LATENESS
+        )
+    async with db() as session:
+        expected = await tables(session)
+    assert skipped_before == skipped
+    assert all(expected.values()), [name for name, rows in expected.items() if not rows]
+    async with db() as session, session.begin():
+        await session.execute(delete(SessionSpan))
+        await clear_span(session, *day_bounds(day))
+        assert await session.scalar(select(func.count()).select_from(MinuteRollup)) == 0
+
+    done = await recompute_day(db, app[SETTINGS].data_dir, day, lateness=LATENESS)
+
+    async with db() as session:
+        got = await tables(session)
+    for name, rows in expected.items():
+        assert got[name] == rows, (name, set(got[name]) - set(rows), set(rows) - set(got[name]))
+    assert (done.archived, done.counted, done.skipped) == (len(built.rows), counted, skipped)
+
+
+async def test_a_day_without_archive_is_cleared(world: World) -> None:
+    app = world.api.app
+    s = await live_session(world, "haifeng", room=0)
+    day = (datetime.now(UTC) - timedelta(days=3)).date()
+    built = Day()
+    a_show(built, s, day_bounds(day)[0] + timedelta(hours=1), "a")
+    built.write(app[SETTINGS].data_dir, day)
+    db = app[DB_SESSIONS]
+    await recompute_day(db, app[SETTINGS].data_dir, day, lateness=LATENESS)
+    async with db() as session:
+        assert (await tables(session))["analytics_minutes"]
+    for path in (app[SETTINGS].data_dir / "events" / day.isoformat()).iterdir():
+        path.unlink()
+    done = await recompute_day(db, app[SETTINGS].data_dir, day, lateness=LATENESS)
+    assert (done.archived, done.counted, done.skipped) == (0, 0, 0)
+    async with db() as session:
+        left = await tables(session)
+    assert not left["analytics_minutes"] and not left["analytics_processed_events"]
+    assert left["analytics_sessions"]  # bounds stay: they only ever widen
