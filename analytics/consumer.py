@@ -130,7 +130,8 @@ class Consumer:
         self._retry = list(deliveries)
         await self._handler(deliveries)
         self._retry = []
-        self._to_ack = [d.message_id for d in deliveries]
+        # The events of a packed entry share its id: acknowledge each entry once.
+        self._to_ack = list(dict.fromkeys(d.message_id for d in deliveries))
         await self.bus.ack(self.stream, self.group, self._to_ack)
         self._to_ack = []
         return len(deliveries)
