@@ -17,10 +17,11 @@ unknown keys dropped.
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Union
 
 import msgspec
 import orjson
@@ -239,18 +240,19 @@ def check_packed(
     the fast checks vouch for also passes the bus's envelope checks (known type, id of 1-128
     characters, slug base, version 1, a time of the plain shape), so those need not run again.
     msgspec reads the bytes straight into structs where it reads them as orjson does: ASCII
-    (orjson refuses invalid UTF-8 anywhere, msgspec skips unknown fields unread), no ``\\u``
-    escape (lone surrogates), and no integer beyond 64 bits (orjson makes it a float).
+    (orjson refuses invalid UTF-8 anywhere), no ``\\u`` escape (lone surrogates), no unknown
+    field (msgspec would skip it unread: orjson refuses ``1e400`` there), and no integer beyond
+    64 bits (orjson makes it a float); other entries are read by orjson, as the bus does.
     """
+    events: Sequence[EventStruct] | None = None
     if packed.isascii() and b"\\u" not in packed:
         try:
-            events: Sequence[EventStruct] = _decode_events(packed)
+            events = _decode_known(packed)
         except (msgspec.ValidationError, msgspec.DecodeError):
-            return None
-    else:
+            events = None
+    if events is None:
         try:
-            items = orjson.loads(packed)
-            events = msgspec.convert(items, type=list[AnyEvent], strict=True)
+            events = msgspec.convert(orjson.loads(packed), type=list[AnyEvent], strict=True)
         except (orjson.JSONDecodeError, msgspec.ValidationError):
             return None
     if not events:
@@ -269,8 +271,15 @@ def check_packed(
     ]
 
 
-_decode_events = msgspec.json.Decoder(list[AnyEvent]).decode
-_TAGS: Final[dict[type[EventStruct], str]] = {kind: tag for (tag, _), kind in STRUCTS.items()}
+#: Each struct's twin that refuses unknown fields (the same name, tag and checks).
+_KNOWN_ONLY: Final[tuple[type[EventStruct], ...]] = tuple(
+    types.new_class(kind.__name__, (kind,), {"forbid_unknown_fields": True})
+    for kind in STRUCTS.values()
+)
+_decode_known = msgspec.json.Decoder(list[Union[_KNOWN_ONLY]]).decode  # type: ignore[valid-type]  # noqa: UP007
+_TAGS: Final[dict[type[EventStruct], str]] = {
+    kind: str(kind.__struct_config__.tag) for kind in (*STRUCTS.values(), *_KNOWN_ONLY)
+}
 _WIDEST = 2**64 - 1
 
 
@@ -290,7 +299,7 @@ def _wide_ints(kind: type[EventStruct]) -> tuple[str, ...]:
     return tuple(out)
 
 
-_WIDE_INTS: Final = {kind: _wide_ints(kind) for kind in STRUCTS.values()}
+_WIDE_INTS: Final = {kind: _wide_ints(kind) for kind in _TAGS}
 
 
 def _vouch_all(events: Sequence[EventStruct]) -> bool:

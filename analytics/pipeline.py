@@ -54,8 +54,11 @@ class CounterFeed:
         )
         if not events:
             return
-        async with self.db() as db:
-            sessions = await self.directory.lookup(db, {e.session_id for _, _, e in events})
+        ids = {e.session_id for _, _, e in events}
+        sessions = self.directory.cached(ids)
+        if sessions is None:
+            async with self.db() as db:
+                sessions = await self.directory.lookup(db, ids)
         await self.counters.apply(plan_checked(events, sessions))
 
 
