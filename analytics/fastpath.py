@@ -21,6 +21,7 @@ import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any, Final, Union
 
 import msgspec
@@ -305,16 +306,18 @@ _WIDE_INTS: Final = {kind: _wide_ints(kind) for kind in _TAGS}
 def _vouch_all(events: Sequence[EventStruct]) -> bool:
     """:func:`_vouch` of every event (whose times are vouched for), one pattern check per
     distinct value."""
-    kinds = {type(event) for event in events}
+    kinds: set[type[EventStruct]] = set(map(type, events))
     for kind in kinds:
         same = events if len(kinds) == 1 else [e for e in events if type(e) is kind]
         for name, pattern in kind.PATTERNS:
             check = _CHECKS[pattern]
-            for value in {getattr(event, name) for event in same}:
+            for value in set(map(attrgetter(name), same)):
                 if value is not None and not check(value):
                     return False
         for name in _WIDE_INTS[kind]:
-            if max((v for e in same if (v := getattr(e, name)) is not None), default=0) > _WIDEST:
+            numbers = set(map(attrgetter(name), same))
+            numbers.discard(None)
+            if numbers and max(numbers) > _WIDEST:
                 return False
         if kind.PAIRED and any(
             (e.viewer_id is None) != (e.viewer_source is None)  # type: ignore[attr-defined]

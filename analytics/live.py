@@ -60,8 +60,9 @@ def local_day(moment: datetime, timezone: str) -> str:
 
 @dataclass(slots=True)
 class ScopeUpdate:
-    #: ``(viewer, seen at ms, left)``: who watches now, and who was there in each minute.
-    presence: list[tuple[str, int, bool]] = field(default_factory=list)
+    #: UTC minute (ms) → ``(viewer, seen at ms, left)``, at most one per viewer: who watches
+    #: now, and who was there in each minute.
+    presence: dict[int, list[tuple[str, int, bool]]] = field(default_factory=dict)
     #: ``(platform:order_id, amount_fen, product_id)`` of paid CNY orders.
     orders: list[tuple[str, int, int | None]] = field(default_factory=list)
 
@@ -132,29 +133,35 @@ def plan_checked(events: Iterable[Checked], sessions: dict[int, SessionInfo]) ->
         if place is None:
             continue
         at = epoch_ms(when)
-        quarter = at // _QUARTER_MS
-        if quarter != place.quarter:
+        if at // _QUARTER_MS != place.quarter:
             day, whole = days(when, at, place.info.timezone)
-            place.quarter, place.day = quarter if whole else -1, base_scope(place.info.base, day)
+            place.quarter = at // _QUARTER_MS if whole else -1
+            place.day = base_scope(place.info.base, day)
             if place.day not in scopes:
                 scopes[place.day] = ScopeUpdate()
         if kind in VIEWER_TYPES:
+            minute = at - at % 60_000
+            if minute != place.minute:
+                place.minute = minute
+                place.viewers = place.seen.setdefault(minute, {})
+                place.days[minute] = place.day
             left = kind == "viewer.left"
-            key = (f"{event.source}:{event.viewer_id}", at - at % 60_000)
-            news = place.seen.get(key)
+            viewer = f"{event.source}:{event.viewer_id}"
+            news = place.viewers.get(viewer)
             if news is None or at > news[0] or (left and at == news[0]):
-                place.seen[key] = (at, left, place.day)
+                place.viewers[viewer] = (at, left)
         elif kind == "order.paid" and event.version == 1 and event.currency == "CNY":
             order = (f"{event.platform}:{event.order_id}", event.amount_fen, event.product_id)
             scopes[place.own].orders.append(order)
             scopes[place.day].orders.append(order)
     for place in places.values():
-        if place is None or not place.seen:
+        if place is None:
             continue
         own, prefix = scopes[place.own].presence, f"{place.info.session_id}|"
-        for (viewer, _), (at, left, day) in place.seen.items():
-            own.append((viewer, at, left))
-            scopes[day].presence.append((prefix + viewer, at, left))
+        for minute, viewers in place.seen.items():
+            own[minute] = [(viewer, at, left) for viewer, (at, left) in viewers.items()]
+            members = scopes[place.days[minute]].presence.setdefault(minute, [])
+            members.extend([(prefix + viewer, at, left) for viewer, (at, left) in viewers.items()])
     return update
 
 
@@ -166,8 +173,12 @@ class _Place:
     own: str
     quarter: int = -1
     day: str = ""
-    #: (viewer, minute) → (ms, left, day scope)
-    seen: dict[tuple[str, int], tuple[int, bool, str]] = field(default_factory=dict)
+    #: minute → viewer → (ms, left), and the day scope of each minute
+    seen: dict[int, dict[str, tuple[int, bool]]] = field(default_factory=dict)
+    days: dict[int, str] = field(default_factory=dict)
+    #: The minute of the last viewer event, and its viewers.
+    minute: int = -1
+    viewers: dict[str, tuple[int, bool]] = field(default_factory=dict)
 
 
 _UNSEEN: Any = object()
@@ -264,10 +275,11 @@ class MemoryCounters(LiveCounters):
         self._expire(now)
         for name, change in update.scopes.items():
             scope = self._scopes.setdefault(name, _Scope())
-            for member, at, left in change.presence:
-                apply_presence(scope.present, member, at, left)
-                seen = scope.minutes.setdefault(at - at % 60_000, set())
-                seen.add(member)
+            for minute, news in change.presence.items():
+                seen = scope.minutes.setdefault(minute, set())
+                for member, at, left in news:
+                    apply_presence(scope.present, member, at, left)
+                    seen.add(member)
                 scope.peak = max(scope.peak, len(seen))
             cutoff = now - PRESENCE_WINDOW_MS
             scope.present = {m: t for m, t in scope.present.items() if abs(t) >= cutoff}

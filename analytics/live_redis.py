@@ -117,15 +117,6 @@ MINUTE_TTL_S = int(MINUTE_SET_TTL.total_seconds())
 _msgpack: Callable[[Any], bytes] = msgspec.msgpack.Encoder().encode
 
 
-def _by_minute(presence: list[tuple[str, int, bool]]) -> dict[int, list[tuple[str, int, bool]]]:
-    """Presence news by UTC minute, in order (one comprehension per minute: a batch's news
-    span a minute or two)."""
-    minutes = dict.fromkeys(at - at % 60_000 for _, at, _ in presence)
-    if len(minutes) == 1:
-        return {next(iter(minutes)): presence}
-    return {m: [n for n in presence if n[1] - n[1] % 60_000 == m] for m in minutes}
-
-
 def _int(value: Any) -> int:
     return 0 if value is None else int(value)
 
@@ -160,7 +151,7 @@ class RedisCounters(LiveCounters):
         async with self._client.pipeline(transaction=True) as pipe:
             for scope, change in update.scopes.items():
                 counters = self.key(KEY_COUNTERS, scope)
-                for minute, news in _by_minute(change.presence).items():
+                for minute, news in change.presence.items():
                     keys = [self.key(KEY_PRESENT, scope), self.key(KEY_MINUTE, f"{scope}:{minute}")]
                     argv: list[int | bytes] = [now, PRESENCE_WINDOW_MS, TTL_S, MINUTE_TTL_S]
                     argv.append(_msgpack(news))
