@@ -25,7 +25,6 @@ from livebase.bus import BusError, Delivery, EventBus, NoSuchGroupError, RawEntr
 from livebase.bus.base import parse_message_id
 
 log = logging.getLogger("analytics.consumer")
-Handler = Callable[[Sequence[Delivery]], Awaitable[None]]
 T = TypeVar("T", Delivery, RawEntry)
 
 
@@ -194,7 +193,7 @@ class Consumer(ConsumerLoop[Delivery]):
 
 
 class EntryConsumer(ConsumerLoop[RawEntry]):
-    """A :class:`Consumer` whose handler takes the stream's entries as read, undecoded (see
+    """A consumer loop whose handler takes the stream's entries as read, undecoded (see
     :func:`parse_entries`): a packed entry is one item, not one delivery per event."""
 
     async def _claim(self) -> list[RawEntry]:
