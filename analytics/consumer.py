@@ -13,21 +13,22 @@ import asyncio
 import logging
 import os
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from analytics.constants import STREAM_ANALYTICS
-from analytics.fastpath import Checked, check_documents
+from analytics.fastpath import Checked, check_documents, check_packed
 from analytics.schemas import AnalyticsEvent, EventSchemaError, from_bus_event
-from livebase.bus import BusError, Delivery, EventBus, NoSuchGroupError
+from livebase.bus import BusError, Delivery, EventBus, NoSuchGroupError, RawEntry
 from livebase.bus.base import parse_message_id
 
 log = logging.getLogger("analytics.consumer")
-Handler = Callable[[Sequence[Delivery]], Awaitable[None]]
+T = TypeVar("T", Delivery, RawEntry)
 
 
-def received_at(delivery: Delivery) -> datetime:
+def received_at(delivery: Delivery | RawEntry) -> datetime:
     """When the bus accepted the message: its id starts with the append time in ms."""
     ms, _ = parse_message_id(delivery.message_id)
     return datetime.fromtimestamp(ms / 1000, UTC)
@@ -80,12 +81,15 @@ def parse_checked(deliveries: Sequence[Delivery], what: str) -> list[Checked]:
     return out
 
 
-class Consumer:
+class ConsumerLoop(ABC, Generic[T]):
+    """The loop of one consumer of ``group``: :class:`Consumer` hands its handler the batch's
+    deliveries, :class:`EntryConsumer` the stream's entries undecoded."""
+
     def __init__(
         self,
         bus: EventBus,
         group: str,
-        handler: Handler,
+        handler: Callable[[Sequence[T]], Awaitable[None]],
         *,
         stream: str = STREAM_ANALYTICS,
         name: str | None = None,
@@ -97,18 +101,26 @@ class Consumer:
     ) -> None:
         self.bus, self.group, self.stream = bus, group, stream
         self.name = name or f"{group}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._handler = handler
+        self._handler: Callable[[Sequence[T]], Awaitable[None]] = handler
         self._batch, self._block_ms = batch, block_ms
         self._claim_idle_ms, self._retry_seconds = claim_idle_ms, retry_seconds
         # After a batch that was not full, wait this long so the next one is bigger (the
         # archive writes one file per batch and should not write one per second).
         self._pause_seconds = pause_seconds
-        self._retry: list[Delivery] = []
+        self._retry: list[T] = []
         # Handled but not acknowledged (the bus went away in between): acknowledged first thing
         # next time, rather than handled again once claim_stale finds them idle.
         self._to_ack: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self._ready = False
+
+    @abstractmethod
+    async def _claim(self) -> list[T]:
+        """Messages idle long enough at other consumers (or at a dead self), taken over."""
+
+    @abstractmethod
+    async def _take(self, block_ms: int) -> list[T]:
+        """New messages, waiting up to ``block_ms`` for a first one."""
 
     async def run_once(self, block_ms: int = 0) -> int:
         """Handle one batch (a failed one again first); return how many messages it held."""
@@ -118,19 +130,16 @@ class Consumer:
         if self._to_ack:
             await self.bus.ack(self.stream, self.group, self._to_ack)
             self._to_ack = []
-        deliveries = self._retry or await self.bus.claim_stale(
-            self.stream, self.group, self.name, min_idle_ms=self._claim_idle_ms, count=self._batch
-        )
+        deliveries = self._retry or await self._claim()
         if not deliveries:
-            deliveries = await self.bus.read(
-                self.stream, self.group, self.name, count=self._batch, block_ms=block_ms
-            )
+            deliveries = await self._take(block_ms)
         if not deliveries:
             return 0
         self._retry = list(deliveries)
         await self._handler(deliveries)
         self._retry = []
-        self._to_ack = [d.message_id for d in deliveries]
+        # The events of a packed entry share its id: acknowledge each entry once.
+        self._to_ack = list(dict.fromkeys(d.message_id for d in deliveries))
         await self.bus.ack(self.stream, self.group, self._to_ack)
         self._to_ack = []
         return len(deliveries)
@@ -167,3 +176,50 @@ class Consumer:
         # wait() leaves the task's own cancellation inside it; ours still reaches us.
         await asyncio.wait([self._task])
         self._task = None
+
+
+class Consumer(ConsumerLoop[Delivery]):
+    """A consumer whose handler takes the batch's deliveries, one per event."""
+
+    async def _claim(self) -> list[Delivery]:
+        return await self.bus.claim_stale(
+            self.stream, self.group, self.name, min_idle_ms=self._claim_idle_ms, count=self._batch
+        )
+
+    async def _take(self, block_ms: int) -> list[Delivery]:
+        return await self.bus.read(
+            self.stream, self.group, self.name, count=self._batch, block_ms=block_ms
+        )
+
+
+class EntryConsumer(ConsumerLoop[RawEntry]):
+    """A consumer loop whose handler takes the stream's entries as read, undecoded (see
+    :func:`parse_entries`): a packed entry is one item, not one delivery per event."""
+
+    async def _claim(self) -> list[RawEntry]:
+        return await self.bus.claim_stale_entries(
+            self.stream, self.group, self.name, min_idle_ms=self._claim_idle_ms, count=self._batch
+        )
+
+    async def _take(self, block_ms: int) -> list[RawEntry]:
+        return await self.bus.read_entries(
+            self.stream, self.group, self.name, count=self._batch, block_ms=block_ms
+        )
+
+
+async def parse_entries(
+    bus: EventBus, stream: str, group: str, entries: Sequence[RawEntry], what: str
+) -> list[Checked]:
+    """:func:`parse_checked` of the entries' deliveries, in order, without the deliveries:
+    a packed entry whose every event :func:`~analytics.fastpath.check_packed` vouches for is
+    taken as it says; any other entry is decoded by the bus and goes through
+    :func:`parse_checked`, with the same warnings as on that road."""
+    out: list[Checked] = []
+    for entry in entries:
+        checked = None
+        if entry.packed is not None:
+            checked = check_packed(entry.packed, received_at(entry))
+        if checked is None:
+            checked = parse_checked(await bus.decode_entries(stream, group, [entry]), what)
+        out.extend(checked)
+    return out

@@ -50,6 +50,18 @@ class SessionDirectory:
         self._clock = clock
         self._cache: dict[int, tuple[float, SessionInfo]] = {}
 
+    def cached(self, session_ids: Iterable[int]) -> dict[int, SessionInfo] | None:
+        """:meth:`lookup` when every one of ``session_ids`` is in the cache, without a
+        database session; None when one is not."""
+        now = self._clock()
+        found: dict[int, SessionInfo] = {}
+        for session_id in set(session_ids):
+            cached = self._cache.get(session_id)
+            if cached is None or cached[0] <= now:
+                return None
+            found[session_id] = cached[1]
+        return found
+
     async def lookup(self, db: AsyncSession, session_ids: Iterable[int]) -> dict[int, SessionInfo]:
         """The sessions among ``session_ids`` that exist; missing ones are left out."""
         now = self._clock()

@@ -60,8 +60,9 @@ def local_day(moment: datetime, timezone: str) -> str:
 
 @dataclass(slots=True)
 class ScopeUpdate:
-    #: ``(viewer, seen at ms, left)``: who watches now, and who was there in each minute.
-    presence: list[tuple[str, int, bool]] = field(default_factory=list)
+    #: UTC minute (ms) → ``(viewer, seen at ms, left)``, at most one per viewer: who watches
+    #: now, and who was there in each minute.
+    presence: dict[int, list[tuple[str, int, bool]]] = field(default_factory=dict)
     #: ``(platform:order_id, amount_fen, product_id)`` of paid CNY orders.
     orders: list[tuple[str, int, int | None]] = field(default_factory=list)
 
@@ -91,16 +92,19 @@ class _Days:
     def __init__(self) -> None:
         self._known: dict[tuple[int, str], str] = {}
 
-    def __call__(self, moment: datetime, at_ms: int, timezone: str) -> str:
+    def __call__(self, moment: datetime, at_ms: int, timezone: str) -> tuple[str, bool]:
+        """The day, and whether it is the day of the whole quarter hour of ``at_ms``."""
         key = (at_ms // _QUARTER_MS, timezone)
         day = self._known.get(key)
-        if day is None:
-            day = local_day(moment, timezone)
-            start = datetime.fromtimestamp(key[0] * _QUARTER_MS / 1000, UTC)
-            end = start + timedelta(milliseconds=_QUARTER_MS - 1)
-            if local_day(start, timezone) == local_day(end, timezone) == day:
-                self._known[key] = day
-        return day
+        if day is not None:
+            return day, True
+        day = local_day(moment, timezone)
+        start = datetime.fromtimestamp(key[0] * _QUARTER_MS / 1000, UTC)
+        end = start + timedelta(milliseconds=_QUARTER_MS - 1)
+        whole = local_day(start, timezone) == local_day(end, timezone) == day
+        if whole:
+            self._known[key] = day
+        return day, whole
 
 
 _QUARTER_MS = 15 * 60_000
@@ -111,42 +115,83 @@ def plan_checked(events: Iterable[Checked], sessions: dict[int, SessionInfo]) ->
 
     A viewer's news within one minute of one scope is folded into the newest (a leave wins a
     tie), which is what applying them one by one leaves behind: the stores then do a batch's
-    work once per viewer and minute, not once per heartbeat.
+    work once per viewer and minute, not once per heartbeat. A UTC minute lies in one local
+    day (zone offsets are whole quarter hours), so a session's fold serves its day's scope too.
     """
     update = CounterUpdate()
-    # scope → (viewer, minute) → (ms, left)
-    seen: dict[str, dict[tuple[str, int], tuple[int, bool]]] = {}
+    scopes = update.scopes
+    # session id → its place, or None when unknown
+    places: dict[int, _Place | None] = {}
     days = _Days()
     for kind, when, checked in events:
         # A struct or a schema model: either has the fields of its type by name.
         event: Any = checked
-        info = sessions.get(event.session_id)
-        if info is None:
+        session_id = event.session_id
+        place = places.get(session_id, _UNSEEN)
+        if place is _UNSEEN:
+            place = places[session_id] = _place(update, sessions.get(session_id))
+        if place is None:
             continue
-        rooms = update.rooms.setdefault(info.base, {})
-        rooms[info.room] = max(rooms.get(info.room, 0), info.session_id)
         at = epoch_ms(when)
-        own_name = session_scope(info.session_id)
-        day_name = base_scope(info.base, days(when, at, info.timezone))
-        own, day = update.scope(own_name), update.scope(day_name)
+        if at // _QUARTER_MS != place.quarter:
+            day, whole = days(when, at, place.info.timezone)
+            place.quarter = at // _QUARTER_MS if whole else -1
+            place.day = base_scope(place.info.base, day)
+            if place.day not in scopes:
+                scopes[place.day] = ScopeUpdate()
         if kind in VIEWER_TYPES:
-            viewer = f"{event.source}:{event.viewer_id}"
-            left = kind == "viewer.left"
             minute = at - at % 60_000
-            for name, member in ((own_name, viewer), (day_name, f"{info.session_id}|{viewer}")):
-                folded = seen.setdefault(name, {})
-                news = folded.get((member, minute))
-                if news is None or at > news[0] or (left and at == news[0]):
-                    folded[(member, minute)] = (at, left)
+            if minute != place.minute:
+                place.minute = minute
+                place.viewers = place.seen.setdefault(minute, {})
+                place.days[minute] = place.day
+            left = kind == "viewer.left"
+            viewer = f"{event.source}:{event.viewer_id}"
+            news = place.viewers.get(viewer)
+            if news is None or at > news[0] or (left and at == news[0]):
+                place.viewers[viewer] = (at, left)
         elif kind == "order.paid" and event.version == 1 and event.currency == "CNY":
             order = (f"{event.platform}:{event.order_id}", event.amount_fen, event.product_id)
-            own.orders.append(order)
-            day.orders.append(order)
-    for name, folded in seen.items():
-        update.scopes[name].presence = [
-            (member, at, left) for (member, _), (at, left) in folded.items()
-        ]
+            scopes[place.own].orders.append(order)
+            scopes[place.day].orders.append(order)
+    for place in places.values():
+        if place is None:
+            continue
+        own, prefix = scopes[place.own].presence, f"{place.info.session_id}|"
+        for minute, viewers in place.seen.items():
+            own[minute] = [(viewer, at, left) for viewer, (at, left) in viewers.items()]
+            members = scopes[place.days[minute]].presence.setdefault(minute, [])
+            members.extend([(prefix + viewer, at, left) for viewer, (at, left) in viewers.items()])
     return update
+
+
+@dataclass(slots=True)
+class _Place:
+    """A session's scopes in one :func:`plan_checked`, and its viewers' folded news."""
+
+    info: SessionInfo
+    own: str
+    quarter: int = -1
+    day: str = ""
+    #: minute → viewer → (ms, left), and the day scope of each minute
+    seen: dict[int, dict[str, tuple[int, bool]]] = field(default_factory=dict)
+    days: dict[int, str] = field(default_factory=dict)
+    #: The minute of the last viewer event, and its viewers.
+    minute: int = -1
+    viewers: dict[str, tuple[int, bool]] = field(default_factory=dict)
+
+
+_UNSEEN: Any = object()
+
+
+def _place(update: CounterUpdate, info: SessionInfo | None) -> _Place | None:
+    if info is None:
+        return None
+    rooms = update.rooms.setdefault(info.base, {})
+    rooms[info.room] = max(rooms.get(info.room, 0), info.session_id)
+    own = session_scope(info.session_id)
+    update.scope(own)
+    return _Place(info, own)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,10 +275,11 @@ class MemoryCounters(LiveCounters):
         self._expire(now)
         for name, change in update.scopes.items():
             scope = self._scopes.setdefault(name, _Scope())
-            for member, at, left in change.presence:
-                apply_presence(scope.present, member, at, left)
-                seen = scope.minutes.setdefault(at - at % 60_000, set())
-                seen.add(member)
+            for minute, news in change.presence.items():
+                seen = scope.minutes.setdefault(minute, set())
+                for member, at, left in news:
+                    apply_presence(scope.present, member, at, left)
+                    seen.add(member)
                 scope.peak = max(scope.peak, len(seen))
             cutoff = now - PRESENCE_WINDOW_MS
             scope.present = {m: t for m, t in scope.present.items() if abs(t) >= cutoff}

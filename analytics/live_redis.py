@@ -7,8 +7,10 @@ half a batch. The scripts implement the same rules as :class:`~analytics.live.Me
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import redis.exceptions
 from redis.asyncio import Redis
 
@@ -31,18 +33,40 @@ from analytics.live import CounterUpdate, LiveCounters, Snapshot, now_ms, top
 from livebase.bus import BusUnavailableError
 from livebase.bus.redis_streams import client_from_url
 
-# KEYS: present, minute set, counters. ARGV: now ms, window ms, ttl s, minute ttl s, then
-# (viewer, ms, left) triples. Presence keeps the newest news per viewer (negative: left).
+# KEYS: present, minute set, counters. ARGV: now ms, window ms, ttl s, minute ttl s, then a
+# MessagePack array of [viewer, ms, left] (one argument: redis-py encodes each argument in
+# Python, msgspec the whole array in C). Presence keeps the newest news per viewer (negative:
+# left); viewers are read and written a chunk at a time, one ZMSCORE, ZADD and SADD each.
 PRESENCE = """
 local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-for i = 5, #ARGV, 3 do
-  local member, at, left = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2] == '1'
-  local cur = redis.call('ZSCORE', KEYS[1], member)
-  cur = cur and math.abs(tonumber(cur))
-  if (not cur) or at > cur or (left and at == cur) then
-    redis.call('ZADD', KEYS[1], left and -at or at, member)
+local news = cmsgpack.unpack(ARGV[5])
+for first = 1, #news, 500 do
+  local last = math.min(first + 499, #news)
+  local members = {}
+  for i = first, last do members[#members + 1] = news[i][1] end
+  local stored = redis.call('ZMSCORE', KEYS[1], unpack(members))
+  local known, changed, n = {}, {}, 0
+  for k = 1, #members do
+    local member, at, left = members[k], news[first + k - 1][2], news[first + k - 1][3]
+    local cur = known[member]
+    if cur == nil then cur = stored[k] and tonumber(stored[k]) end
+    if (not cur) or at > math.abs(cur) or (left and at == math.abs(cur)) then
+      cur = left and -at or at
+      if changed[member] == nil then
+        n = n + 1
+        changed[member] = n
+      end
+    end
+    known[member] = cur
   end
-  redis.call('SADD', KEYS[2], member)
+  if n > 0 then
+    local adds = {}
+    for member, i in pairs(changed) do
+      adds[2 * i - 1], adds[2 * i] = known[member], member
+    end
+    redis.call('ZADD', KEYS[1], unpack(adds))
+  end
+  redis.call('SADD', KEYS[2], unpack(members))
 end
 local cutoff = now - window
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. -cutoff, '(' .. cutoff)
@@ -90,6 +114,9 @@ TTL_S = int(LIVE_TTL.total_seconds())
 MINUTE_TTL_S = int(MINUTE_SET_TTL.total_seconds())
 
 
+_msgpack: Callable[[Any], bytes] = msgspec.msgpack.Encoder().encode
+
+
 def _int(value: Any) -> int:
     return 0 if value is None else int(value)
 
@@ -124,13 +151,10 @@ class RedisCounters(LiveCounters):
         async with self._client.pipeline(transaction=True) as pipe:
             for scope, change in update.scopes.items():
                 counters = self.key(KEY_COUNTERS, scope)
-                by_minute: dict[int, list[Any]] = {}
-                for member, at, left in change.presence:
-                    minute = at - at % 60_000
-                    by_minute.setdefault(minute, []).extend((member, at, "1" if left else "0"))
-                for minute, args in by_minute.items():
+                for minute, news in change.presence.items():
                     keys = [self.key(KEY_PRESENT, scope), self.key(KEY_MINUTE, f"{scope}:{minute}")]
-                    argv = [now, PRESENCE_WINDOW_MS, TTL_S, MINUTE_TTL_S, *args]
+                    argv: list[int | bytes] = [now, PRESENCE_WINDOW_MS, TTL_S, MINUTE_TTL_S]
+                    argv.append(_msgpack(news))
                     await self._presence(keys=[*keys, counters], args=argv, client=pipe)
                 if change.orders:
                     keys = [

@@ -135,3 +135,24 @@ async def test_a_packed_entry_without_valid_events_is_acknowledged_and_skipped(
     messages = [r.getMessage() for r in caplog.records]
     (warning,) = [m for m in messages if "skipping and acknowledging" in m]
     assert f"message {bad}" in warning and why in warning
+
+
+async def test_entries_read_whole_decode_to_what_read_hands_out(bus: EventBus) -> None:
+    await bus.ensure_group(STREAM, GROUP)
+    await bus.ensure_group(STREAM, "other")
+    single = await bus.publish(STREAM, as_event(0))
+    payload = orjson.dumps([flat(1), flat(2, type="Not A Type"), flat(3)])
+    packed = await bus.publish_packed(STREAM, payload)
+    entries = await bus.read_entries(STREAM, GROUP, "c1")
+    assert [(e.message_id, e.packed, e.delivery_count) for e in entries] == [
+        (single, None, 1),
+        (packed, payload, 1),
+    ]
+    decoded = await bus.decode_entries(STREAM, GROUP, entries)
+    assert decoded == await bus.read(STREAM, "other", "c1")
+    assert [d.event for d in decoded] == [as_event(0), as_event(1), as_event(3)]
+    again = await bus.claim_stale_entries(STREAM, GROUP, "takes-over", min_idle_ms=0)
+    assert [(e.message_id, e.packed, e.delivery_count) for e in again] == [
+        (single, None, 2),
+        (packed, payload, 2),
+    ]

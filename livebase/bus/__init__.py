@@ -4,7 +4,7 @@
 in-process bus otherwise; both honour the contract in :mod:`livebase.bus.base`.
 """
 
-from livebase.bus.base import EventBus
+from livebase.bus.base import EventBus, RawEntry
 from livebase.bus.constants import DEFAULT_KEY_PREFIX, STREAM_DOMAIN
 from livebase.bus.errors import (
     BusClosedError,
@@ -31,6 +31,7 @@ __all__ = (
     "EventBus",
     "InProcessBus",
     "NoSuchGroupError",
+    "RawEntry",
     "RedisStreamsBus",
     "create_bus",
     "decode_event",

@@ -141,12 +141,19 @@ class EventBus(ABC):
         With ``block_ms`` > 0, wait up to that long for a first message; with 0 return at once.
         There is no wait-forever: a consumer loops, which also lets it notice shutdown.
         """
+        raw = await self.read_entries(stream, group, consumer, count=count, block_ms=block_ms)
+        return await self.decode_entries(stream, group, raw)
+
+    async def read_entries(
+        self, stream: str, group: str, consumer: str, *, count: int = 100, block_ms: int = 0
+    ) -> list[RawEntry]:
+        """:meth:`read`, as the stream's entries, not decoded: for hot consumers that decode
+        packed entries their own way and hand the rest to :meth:`decode_entries`."""
         self._check_open()
         self._check_consumer_args(stream, group, consumer, count)
         if block_ms < 0:
             raise ValueError(f"block_ms must be >= 0, got {block_ms}")
-        raw = await self._read(stream, group, consumer, count, block_ms)
-        return await self._decode(stream, group, raw)
+        return await self._read(stream, group, consumer, count, block_ms)
 
     async def ack(self, stream: str, group: str, message_ids: Iterable[str]) -> int:
         """Mark messages as processed; return how many were pending (others are ignored)."""
@@ -166,12 +173,20 @@ class EventBus(ABC):
         """Take over up to ``count`` messages of ``group`` pending for at least ``min_idle_ms``
         (whichever consumer held them), oldest first; each one's ``delivery_count`` grows by 1.
         """
+        raw = await self.claim_stale_entries(
+            stream, group, consumer, min_idle_ms=min_idle_ms, count=count
+        )
+        return await self.decode_entries(stream, group, raw)
+
+    async def claim_stale_entries(
+        self, stream: str, group: str, consumer: str, *, min_idle_ms: int, count: int = 100
+    ) -> list[RawEntry]:
+        """:meth:`claim_stale`, as the entries, not decoded (see :meth:`read_entries`)."""
         self._check_open()
         self._check_consumer_args(stream, group, consumer, count)
         if min_idle_ms < 0:
             raise ValueError(f"min_idle_ms must be >= 0, got {min_idle_ms}")
-        raw = await self._claim(stream, group, consumer, min_idle_ms, count)
-        return await self._decode(stream, group, raw)
+        return await self._claim(stream, group, consumer, min_idle_ms, count)
 
     async def pending_count(self, stream: str, group: str) -> int:
         """How many messages of ``group`` are delivered but not acknowledged."""
@@ -210,7 +225,12 @@ class EventBus(ABC):
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count}")
 
-    async def _decode(self, stream: str, group: str, raw: Sequence[RawEntry]) -> list[Delivery]:
+    async def decode_entries(
+        self, stream: str, group: str, raw: Sequence[RawEntry]
+    ) -> list[Delivery]:
+        """The deliveries of entries read with :meth:`read_entries` or
+        :meth:`claim_stale_entries`, as :meth:`read` hands them out: invalid events are
+        logged and left out, entries without a valid event logged and acknowledged."""
         deliveries: list[Delivery] = []
         rejected: list[str] = []
         for entry in raw:
