@@ -5,7 +5,9 @@ presence, the ledger, orders, refunds, set members first seen that day), then th
 events are counted again by the live consumer's rules, column-wise: the archive is read in
 Parquet batches and checked on columns (:mod:`analytics.day_columns`), and the rollups come
 from group-bys and go to the database in bulk (:mod:`analytics.day_rollups`). Session bounds
-are kept: they merge by minimum and maximum, so counting again cannot move them.
+are kept: they merge by minimum and maximum, so counting again cannot move them. The day
+sets of the local days the UTC day touches are derived from the session sets again
+(:func:`analytics.day_sets.rebuild_days`).
 
 A day still inside the lateness window may yet receive events the archive has not written,
 so it is refused unless ``force`` is given (with the consumers stopped).
@@ -24,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from analytics.archive import day_bounds
 from analytics.day_columns import read_checked
 from analytics.day_rollups import write_day
+from analytics.day_sets import rebuild_days
 from analytics.directory import SessionDirectory
 from analytics.rollup_store import clear_span
 
@@ -58,4 +61,5 @@ async def recompute_day(
         known = await SessionDirectory().lookup(session, ids)
         await clear_span(session, start, end)
         counted = await write_day(session, events, known, start, end)
+        await rebuild_days(session, start, end)
     return Recomputed(day, day_columns.archived, counted, day_columns.skipped)
