@@ -21,7 +21,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.directory import SessionDirectory, SessionInfo
@@ -81,10 +81,24 @@ async def add_session_members(
     new: list[DayRow] = [tuple(r) for r in await insert_new(db, table_of(DayMember), rows, COLUMNS)]
     pairs = [r for r in new if r[4] in PAIRED]
     if pairs:
+        await _serialise(db, {(r[0], r[1]) for r in pairs})
         both = await _with_partner(db, pairs)
         rows = [dict(zip(COLUMNS, (*r[:4], CLICK_BUYER, *r[5:]), strict=True)) for r in both]
         new += [tuple(r) for r in await insert_new(db, table_of(DayMember), rows, COLUMNS)]
     await _count(db, Counter(r[:5] for r in new))
+
+
+async def _serialise(db: AsyncSession, days: set[tuple[int, date]]) -> None:
+    """On PostgreSQL, one transaction at a time looks for partners in a base's day.
+
+    Two consumers storing a member's click and its payment at once would each miss the other's
+    uncommitted row; a transaction lock per (base, day), taken in order, makes the second wait
+    for the first to commit and then see its row. (SQLite writes one transaction at a time.)
+    """
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    for base_id, day in sorted(days):
+        await db.execute(select(func.pg_advisory_xact_lock(base_id, day.toordinal())))
 
 
 async def _with_partner(db: AsyncSession, rows: Sequence[DayRow]) -> list[DayRow]:
@@ -95,8 +109,8 @@ async def _with_partner(db: AsyncSession, rows: Sequence[DayRow]) -> list[DayRow
     for start in range(0, len(ids), CHUNK):
         stored = await db.execute(
             select(*(DayMember.__table__.c[c] for c in COLUMNS)).where(
-                DayMember.base_id.in_({r[0] for r in rows}),
-                DayMember.day.in_({r[1] for r in rows}),
+                DayMember.base_id.in_(sorted({r[0] for r in rows})),
+                DayMember.day.in_(sorted({r[1] for r in rows})),
                 DayMember.kind.in_(list(PAIRED)),
                 DayMember.member_id.in_(ids[start : start + CHUNK]),
             )
