@@ -15,7 +15,7 @@ days from them again (the column-wise recompute of a day calls it).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -166,10 +166,23 @@ async def rebuild_days(db: AsyncSession, start: datetime, end: datetime) -> None
 
 
 async def write_rows(db: AsyncSession, rows: Iterable[DayRow]) -> None:
-    """Insert day-set rows into days that hold none yet, and their counts."""
+    """Insert day-set rows into days that hold none yet, and their counts.
+
+    In key order, as plain tuples through the driver: a recompute writes a few rows per session
+    member, and SQLAlchemy's per-row parameter handling would cost more than SQLite's insert.
+    """
     ordered = sorted(rows)
+    conn = await db.connection()
+    dialect = conn.dialect
     table = table_of(DayMember)
+    if dialect.paramstyle == "numeric_dollar":
+        marks = ", ".join(f"${n}" for n in range(1, len(COLUMNS) + 1))
+    else:
+        marks = ", ".join("?" * len(COLUMNS))
+    into = f"{dialect.identifier_preparer.format_table(table)} ({', '.join(COLUMNS)})"
+    sql = f"INSERT INTO {into} VALUES ({marks})"  # noqa: S608 (names from our own metadata)
+    as_day: Callable[[Any], Any] = table.c.day.type.bind_processor(dialect) or (lambda d: d)
     for start in range(0, len(ordered), CHUNK):
-        chunk = ordered[start : start + CHUNK]
-        await db.execute(table.insert(), [dict(zip(COLUMNS, r, strict=True)) for r in chunk])
+        chunk = [(b, as_day(d), *rest) for b, d, *rest in ordered[start : start + CHUNK]]
+        await conn.exec_driver_sql(sql, chunk)
     await _count(db, Counter(r[:5] for r in ordered))

@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from analytics.archive import day_bounds
 from analytics.day_columns import read_checked
 from analytics.day_rollups import write_day
-from analytics.day_sets import rebuild_days
 from analytics.directory import SessionDirectory
 from analytics.rollup_store import clear_span
 
@@ -61,5 +60,4 @@ async def recompute_day(
         known = await SessionDirectory().lookup(session, ids)
         await clear_span(session, start, end)
         counted = await write_day(session, events, known, start, end)
-        await rebuild_days(session, start, end)
     return Recomputed(day, day_columns.archived, counted, day_columns.skipped)
