@@ -182,7 +182,11 @@ async def forget_before(db: AsyncSession, horizon: datetime) -> None:
 
 
 async def clear_span(db: AsyncSession, start: datetime, end: datetime) -> None:
-    """Remove what events of ``[start, end)`` contributed, before counting them again."""
+    """Remove what events of ``[start, end)`` contributed, before counting them again.
+
+    The day sets are left: they span local days, and the recompute derives the days it touches
+    again from the session sets once the span is counted (:mod:`analytics.day_sets`).
+    """
     await db.execute(
         delete(MinuteRollup).where(MinuteRollup.minute >= start, MinuteRollup.minute < end)
     )
