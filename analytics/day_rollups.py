@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics.day_sets import rebuild_days
 from analytics.directory import SessionInfo
 from analytics.models import (
     SUMS,
@@ -247,9 +248,15 @@ async def write_day(
     start: datetime,
     end: datetime,
 ) -> int:
-    """Count the day's checked events into the cleared day; return how many were counted."""
+    """Count the day's checked events into the cleared day; return how many were counted.
+
+    Then the day sets of the local days the day touches are derived again from the session
+    sets (:func:`analytics.day_sets.rebuild_days`).
+    """
     async with _page_cache(db):
-        return await _write_day(db, events, known, start, end)
+        counted = await _write_day(db, events, known, start, end)
+        await rebuild_days(db, start, end)
+        return counted
 
 
 async def _write_day(

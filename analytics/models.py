@@ -8,9 +8,9 @@ tables: rollups are history and stay when a session or product is deleted.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import BigInteger, Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from livebase.db.models import Model, UTCDateTime
@@ -31,6 +31,10 @@ SUMS = (
 #: Member kinds of :class:`SetMember`: the sets behind uv, buyers, clickers, click_buyers and
 #: interacting_uv (docs/metrics.md, "Distinct counts and rollups").
 KINDS = ("viewer", "buyer", "clicker", "paying_viewer", "interacting")
+#: Scopes of :class:`DayMember` and :class:`DayCount` (the report's groupings).
+DAY_SCOPES = ("session", "host", "theme", "base")
+#: The day kind of a member both a clicker and a paying viewer of the scope (click_buyers).
+CLICK_BUYER = "click_buyer"
 
 
 def _sum() -> Mapped[int]:
@@ -114,3 +118,33 @@ class SessionSpan(Model):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     first_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DayMember(Model):
+    """A member of a scope's id set for one local day (the base's time zone), stored once.
+
+    Derived from the session sets: a session member counts in the local day of its first
+    minute, in its session, host, theme and base (a missing host or theme is id 0) of
+    ``base_id``. ``kind`` is a :data:`KINDS` member or :data:`CLICK_BUYER`.
+    """
+
+    __tablename__ = "analytics_day_members"
+    base_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    scope_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(32), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class DayCount(Model):
+    """How many :class:`DayMember` rows one (base, day, scope, scope id, kind) holds."""
+
+    __tablename__ = "analytics_day_counts"
+    base_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    scope_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    members: Mapped[int] = mapped_column(BigInteger)

@@ -5,7 +5,8 @@ figures are cut in :data:`CITY_TIMEZONE`, the zone every base of the city keeps.
 
 ``source="events"`` reads our own rollups: sums from the sessions' minutes, distinct counts as
 the size of the union of the sessions' id sets (a member counts in the period of its first
-minute in a session), PCU from the summed minute samples, live time from the sessions' spans
+minute in a session; a base's own day reads those sizes from the day counters of
+:mod:`analytics.day_sets`), PCU from the summed minute samples, live time from the sessions' spans
 clipped to the period. Each session counts for the host and theme it has now.
 A platform (``"douyin"``, ``"channels"``) reads ``analytics_platform_sessions``: its broadcasts
 that started in the period, summed; platforms give no id sets, so UV and buyers of several
@@ -25,10 +26,10 @@ from sqlalchemy import ColumnElement, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.kpis import TOTALS_FIELDS
-from analytics.models import SUMS, MinuteRollup, SessionSpan, SetMember
+from analytics.models import CLICK_BUYER, SUMS, DayCount, MinuteRollup, SessionSpan, SetMember
 from analytics.platform.figures import FIGURES, PLATFORMS
 from analytics.platform.models import PlatformSession
-from livebase.db.models import LiveSession, SessionStatus
+from livebase.db.models import Base, LiveSession, SessionStatus
 
 CITY_TIMEZONE: Final = "Asia/Shanghai"
 SOURCES: Final = ("events", *PLATFORMS)
@@ -141,13 +142,51 @@ async def _event_totals(
     out = grouped[[s for s in SUMS if s != "viewers"]].sum()
     out["peak_concurrent"] = grouped["viewers"].max()
 
+    counted = await _day_counts(db, entity, period, base_id)
+    if counted is None:
+        counted = await _union_counts(db, owner, period, member_scope)
+    for (who, name), count in counted.items():
+        out.loc[who, name] = count
+    out["live_seconds"] = await _live_seconds(db, owner, period, scope, as_of)
+    out = out.reindex(columns=[s for s in TOTALS_FIELDS]).fillna(0).astype("int64")
+    out.index.name = key
+    return out.reset_index()
+
+
+async def _day_counts(
+    db: AsyncSession, entity: Scope, period: Period, base_id: int | None
+) -> dict[tuple[int, str], int] | None:
+    """A base's day in its own time zone: the day counters (:mod:`analytics.day_sets`) per
+    owner and Totals field; None for a week, or a day the counters are not cut for."""
+    if period.kind != "day" or base_id is None:
+        return None
+    zone = await db.scalar(select(Base.timezone).where(Base.id == base_id))
+    if zone != period.timezone:
+        return None
+    fields = {**_MEMBER_TOTALS, CLICK_BUYER: "click_buyers"}
+    rows = await db.execute(
+        select(DayCount.scope_id, DayCount.kind, DayCount.members).where(
+            DayCount.base_id == base_id,
+            DayCount.day == period.first_day,
+            DayCount.scope == entity,
+            DayCount.scope_id != 0,  # sessions without a host or theme
+            DayCount.kind.in_(list(fields)),
+        )
+    )
+    return {(who, fields[kind]): int(count) for who, kind, count in rows}
+
+
+async def _union_counts(
+    db: AsyncSession, owner: Any, period: Period, scope: list[Any]
+) -> dict[tuple[int, str], int]:
+    """Sizes of the unions of the sessions' id sets per owner and Totals field."""
     member = (SetMember.namespace, SetMember.member_id)
     in_period = [SetMember.first_minute >= period.start, SetMember.first_minute < period.end]
     distinct_members = (
         select(owner.label("owner"), SetMember.kind, *member)
         .distinct()
         .join(LiveSession, LiveSession.id == SetMember.session_id)
-        .where(*in_period, *member_scope)
+        .where(*in_period, *scope)
         .subquery()
     )
     counts = await db.execute(
@@ -155,19 +194,15 @@ async def _event_totals(
             distinct_members.c.owner, distinct_members.c.kind
         )
     )
-    for who, kind, count in counts:
-        if kind in _MEMBER_TOTALS:
-            out.loc[who, _MEMBER_TOTALS[kind]] = count
-    out["click_buyers"] = await _click_buyers(db, owner, in_period, member_scope)
-    out["live_seconds"] = await _live_seconds(db, owner, period, scope, as_of)
-    out = out.reindex(columns=[s for s in TOTALS_FIELDS]).fillna(0).astype("int64")
-    out.index.name = key
-    return out.reset_index()
+    out = {(who, _MEMBER_TOTALS[kind]): n for who, kind, n in counts if kind in _MEMBER_TOTALS}
+    for who, n in (await _click_buyers(db, owner, in_period, scope)).items():
+        out[(who, "click_buyers")] = n
+    return out
 
 
 async def _click_buyers(
     db: AsyncSession, owner: Any, in_period: list[Any], scope: list[Any]
-) -> pd.Series[int]:
+) -> dict[int, int]:
     def kind(name: str) -> Any:
         return (
             select(owner.label("owner"), SetMember.namespace, SetMember.member_id)
@@ -185,7 +220,7 @@ async def _click_buyers(
               & (payers.c.member_id == clickers.c.member_id))
         .group_by(clickers.c.owner)
     )  # fmt: skip
-    return pd.Series({who: count for who, count in rows}, dtype="int64")
+    return {who: count for who, count in rows}
 
 
 async def _live_seconds(

@@ -5,7 +5,9 @@ presence, the ledger, orders, refunds, set members first seen that day), then th
 events are counted again by the live consumer's rules, column-wise: the archive is read in
 Parquet batches and checked on columns (:mod:`analytics.day_columns`), and the rollups come
 from group-bys and go to the database in bulk (:mod:`analytics.day_rollups`). Session bounds
-are kept: they merge by minimum and maximum, so counting again cannot move them.
+are kept: they merge by minimum and maximum, so counting again cannot move them. The day
+sets of the local days the UTC day touches are derived from the session sets again
+(:func:`analytics.day_sets.rebuild_days`).
 
 A day still inside the lateness window may yet receive events the archive has not written,
 so it is refused unless ``force`` is given (with the consumers stopped).

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, func
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics.day_sets import add_session_members
 from analytics.directory import SessionInfo
+from analytics.inserts import insert_for, insert_new, table_of
 from analytics.models import (
     SUMS,
     MinuteRollup,
@@ -46,29 +47,6 @@ class Applied:
     repeated: int  #: events already counted before (redelivered or resent)
 
 
-def _table(model: type[Any]) -> Table:
-    return cast(Table, model.__table__)
-
-
-def _insert(db: AsyncSession, table: Table) -> Any:
-    name = db.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
-
-
-async def _insert_new(
-    db: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], returning: Sequence[str]
-) -> list[tuple[Any, ...]]:
-    """Insert the rows not there yet; return ``returning`` of those inserted."""
-    if not rows:
-        return []
-    # One statement with many parameter sets: compiled once and cached, sent by SQLAlchemy's
-    # "insertmanyvalues" in batches (a fresh multi-row VALUES statement per chunk spent most
-    # of a recompute compiling SQL).
-    stmt = _insert(db, table).on_conflict_do_nothing()
-    stmt = stmt.returning(*(table.c[c] for c in returning))
-    return [tuple(row) for row in await db.execute(stmt, list(rows))]
-
-
 def _bound(db: AsyncSession, a: Any, b: Any, *, lowest: bool) -> ColumnElement[Any]:
     # min()/max() of two values in SQLite, least()/greatest() in PostgreSQL; NULL means unknown.
     pg = db.get_bind().dialect.name == "postgresql"
@@ -77,7 +55,7 @@ def _bound(db: AsyncSession, a: Any, b: Any, *, lowest: bool) -> ColumnElement[A
 
 
 async def _add_minutes(db: AsyncSession, scope: str, sums: dict[MinuteKey, Counter[str]]) -> None:
-    table = _table(MinuteRollup)
+    table = table_of(MinuteRollup)
     rows = [
         {"scope": scope, "scope_id": key[0], "minute": key[1], **{s: c.get(s, 0) for s in SUMS}}
         for key, c in sorted(sums.items())
@@ -85,7 +63,7 @@ async def _add_minutes(db: AsyncSession, scope: str, sums: dict[MinuteKey, Count
     ]
     if not rows:
         return
-    stmt = _insert(db, table)
+    stmt = insert_for(db, table)
     changes = {s: table.c[s] + stmt.excluded[s] for s in SUMS}
     upsert = stmt.on_conflict_do_update(
         index_elements=["scope", "scope_id", "minute"], set_=changes
@@ -114,7 +92,7 @@ async def apply_events(
         if event.session_id in sessions:
             unique.setdefault(event.event_id, event)
     ledger = [{"event_id": i, "occurred_at": e.occurred_at} for i, e in sorted(unique.items())]
-    new = {row[0] for row in await _insert_new(db, _table(ProcessedEvent), ledger, ["event_id"])}
+    new = {row[0] for row in await insert_new(db, table_of(ProcessedEvent), ledger, ["event_id"])}
     changes = fold(e for i, e in unique.items() if i in new)
     await _apply_fold(db, changes, sessions)
     return Applied(counted=len(new), repeated=len(unique) - len(new))
@@ -125,8 +103,8 @@ async def _apply_fold(db: AsyncSession, f: Fold, sessions: dict[int, SessionInfo
         {"session_id": s, "minute": m, "source": src, "viewer_id": v}
         for s, m, src, v in sorted(f.presence)
     ]
-    for session, minute in await _insert_new(
-        db, _table(Presence), presence, ["session_id", "minute"]
+    for session, minute in await insert_new(
+        db, table_of(Presence), presence, ["session_id", "minute"]
     ):
         f.add(f.sessions, (session, minute), viewers=1)
 
@@ -135,8 +113,8 @@ async def _apply_fold(db: AsyncSession, f: Fold, sessions: dict[int, SessionInfo
          "amount_fen": r.amount_fen, "minute": r.minute}
         for (p, o), r in sorted(f.orders.items())
     ]  # fmt: skip
-    for platform, order_id in await _insert_new(
-        db, _table(PaidOrder), orders, ["platform", "order_id"]
+    for platform, order_id in await insert_new(
+        db, table_of(PaidOrder), orders, ["platform", "order_id"]
     ):
         row = f.orders[(platform, order_id)]
         f.add(f.sessions, (row.session_id, row.minute), gmv_fen=row.amount_fen, orders=1)
@@ -151,8 +129,8 @@ async def _apply_fold(db: AsyncSession, f: Fold, sessions: dict[int, SessionInfo
          "amount_fen": row.amount_fen, "minute": row.minute}
         for (p, r), row in sorted(f.refunds.items())
     ]  # fmt: skip
-    for platform, refund_id in await _insert_new(
-        db, _table(Refund), refunds, ["platform", "refund_id"]
+    for platform, refund_id in await insert_new(
+        db, table_of(Refund), refunds, ["platform", "refund_id"]
     ):
         refund = f.refunds[(platform, refund_id)]
         f.add(f.sessions, (refund.session_id, refund.minute), refund_fen=refund.amount_fen)
@@ -161,7 +139,11 @@ async def _apply_fold(db: AsyncSession, f: Fold, sessions: dict[int, SessionInfo
         {"session_id": s, "kind": k, "namespace": n, "member_id": m, "first_minute": first}
         for (s, k, n, m), first in sorted(f.members.items())
     ]
-    await _insert_new(db, _table(SetMember), members, ["session_id"])
+    stored = await insert_new(
+        db, table_of(SetMember), members,
+        ["session_id", "kind", "namespace", "member_id", "first_minute"],
+    )  # fmt: skip
+    await add_session_members(db, stored, sessions)
 
     await _add_minutes(db, "session", f.sessions)
     for scope, attr in (("host", "host_id"), ("theme", "theme_id"), ("base", "base_id")):
@@ -174,13 +156,13 @@ async def merge_spans(db: AsyncSession, spans: dict[int, Span]) -> None:
     """Widen the stored bounds of sessions to take in ``spans``."""
     if not spans:
         return
-    table = _table(SessionSpan)
+    table = table_of(SessionSpan)
     rows = [
         {"session_id": s, "started_at": sp.started_at, "ended_at": sp.ended_at,
          "first_event_at": sp.first_event_at, "last_event_at": sp.last_event_at}
         for s, sp in sorted(spans.items())
     ]  # fmt: skip
-    stmt = _insert(db, table).values(rows)
+    stmt = insert_for(db, table).values(rows)
     changes = {
         name: _bound(db, table.c[name], stmt.excluded[name], lowest=lowest)
         for name, lowest in (
@@ -200,7 +182,11 @@ async def forget_before(db: AsyncSession, horizon: datetime) -> None:
 
 
 async def clear_span(db: AsyncSession, start: datetime, end: datetime) -> None:
-    """Remove what events of ``[start, end)`` contributed, before counting them again."""
+    """Remove what events of ``[start, end)`` contributed, before counting them again.
+
+    The day sets are left: they span local days, and the recompute derives the days it touches
+    again from the session sets once the span is counted (:mod:`analytics.day_sets`).
+    """
     await db.execute(
         delete(MinuteRollup).where(MinuteRollup.minute >= start, MinuteRollup.minute < end)
     )

@@ -3,7 +3,8 @@
 Builds a database (SQLite in a temporary directory, or ``--database-url``) holding one busy
 week of one base: ``--hosts`` hosts with ``--sessions`` sessions each per day, 4 hours on air,
 per-minute rollup rows, and viewer sets of ``--viewers`` distinct viewers a day (each watching
-two sessions on average), plus buyers and clickers. Then it times
+two sessions on average), plus buyers and clickers, and the day sets and counters the rollup
+consumer derives from them (``analytics.day_sets``). Then it times
 ``analytics.leaderboard.ranking`` (current and previous period, totals, score) for the day and
 for the week, and, as the reference in the same run, the one query any exact ranking needs:
 ``COUNT(*)`` of the distinct (session, kind, viewer) members of the period, which reads every
@@ -28,6 +29,8 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics.day_sets import SessionMember, click_buyers, day_rows, write_rows
+from analytics.directory import SessionInfo
 from analytics.leaderboard import ranking
 from analytics.models import MinuteRollup, SessionSpan, SetMember
 from analytics.periods import Period, PeriodKind
@@ -92,6 +95,15 @@ async def build(db: AsyncSession, args: argparse.Namespace) -> int:
                              (SetMember, list(rows.values()))):  # fmt: skip
             for start in range(0, len(batch), 5000):
                 await db.execute(insert(table), batch[start : start + 5000])
+        infos = {
+            s.id: SessionInfo(s.id, base.id, base.slug, room.id, room.slug, s.host_id, None, ZONE)
+            for s in sessions
+        }
+        stored: list[SessionMember] = [
+            (sid, kind, ns, mid, local_start) for sid, kind, ns, mid in rows
+        ]
+        day_sets = day_rows(stored, infos)
+        await write_rows(db, day_sets | click_buyers(day_sets))
     return base.id
 
 

@@ -6,12 +6,14 @@ rollups of three days of base ``haifeng`` (the day, the day before and the same 
 before, which the report compares with): ``--rooms`` rooms each on air ``--hours`` a day in
 3-hour sessions, ``--viewers`` distinct viewers per session (and buyers, clickers and
 interacting viewers in proportion), per-minute sums for every session, host, theme, base and
-product. Then it times the report (median of ``--repeat`` builds, each followed by rendering
-HTML, XLSX and JSON) at a normal day (``--viewers`` / 10) and at the heavy one.
+product, and the day sets and counters the consumer keeps (``analytics.day_sets``). Then it
+times the report (median of ``--repeat`` builds, each followed by rendering HTML, XLSX and JSON)
+at a normal day (``--viewers`` / 10) and at the heavy one.
 
 The reference, measured in the same run on the same database, is the floor any report of
 the day pays: one aggregate over the day's session-minutes plus one ``COUNT(DISTINCT)`` over
-its viewer ids. The goal is a report within 3 s whatever the day's volume.
+its viewer ids; the report's UV must equal that count. The goal is a report within 3 s
+whatever the day's volume.
 
     .venv/bin/python benchmarks/report_bench.py [--rooms 6] [--hours 12] [--viewers 20000]
         [--repeat 3] [--database-url URL]
@@ -33,7 +35,9 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from analytics.models import MinuteRollup, SessionSpan, SetMember
+from analytics.day_sets import SessionMember, click_buyers, day_rows, write_rows
+from analytics.directory import SessionInfo
+from analytics.models import DayMember, MinuteRollup, SessionSpan, SetMember
 from analytics.report import build_daily_report, render
 from livebase.db.engine import create_engine, session_factory
 from livebase.db.migrate import upgrade
@@ -99,6 +103,7 @@ async def fill(
             )
             minutes: list[dict[str, Any]] = []
             members: list[dict[str, Any]] = []
+            infos: dict[int, SessionInfo] = {}
             spans: list[dict[str, Any]] = []
             for r, room in enumerate(rooms[: args.rooms]):
                 for k in range(args.hours // SESSION_HOURS):
@@ -111,6 +116,9 @@ async def fill(
                     )  # fmt: skip
                     db.add(live)
                     await db.flush()
+                    infos[live.id] = SessionInfo(
+                        live.id, base.id, base.slug, room.id, room.slug, host.id, theme.id, "UTC"
+                    )
                     end = start + timedelta(hours=SESSION_HOURS)
                     spans.append({"session_id": live.id, "started_at": start, "ended_at": end,
                                   "first_event_at": start, "last_event_at": end})  # fmt: skip
@@ -160,17 +168,25 @@ async def fill(
                     merged[key] = dict(row)
             await _insert(db, MinuteRollup, list(merged.values()))
             await _insert(db, SetMember, members)
+            stored: list[SessionMember] = [
+                (m["session_id"], m["kind"], m["namespace"], m["member_id"], m["first_minute"])
+                for m in members
+            ]
+            day_sets = day_rows(stored, infos)
+            await write_rows(db, day_sets | click_buyers(day_sets))
             await _insert(db, SessionSpan, spans)
     return events
 
 
-async def median_seconds(run: Callable[[], Awaitable[Any]], repeat: int) -> float:
+async def median_seconds(run: Callable[[], Awaitable[int]], repeat: int) -> tuple[float, int]:
+    """The median time of ``repeat`` runs, and what the last run returned."""
     times = []
+    result = 0
     for _ in range(repeat):
         started = time.perf_counter()
-        await run()
+        result = await run()
         times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return statistics.median(times), result
 
 
 async def measure(url: str, args: Any, viewers: int) -> dict[str, Any]:
@@ -190,13 +206,14 @@ async def measure(url: str, args: Any, viewers: int) -> dict[str, Any]:
         )
         filled = time.perf_counter() - filled
 
-        async def report() -> None:
+        async def report() -> int:
             async with sessions() as db:
                 built = await build_daily_report(db, DAY, base="haifeng")
             for fmt in ("html", "xlsx", "json"):
                 render(built, fmt)
+            return int(built.figure("uv") or 0)
 
-        async def floor() -> None:
+        async def floor() -> int:
             start = datetime.combine(DAY, datetime.min.time(), tzinfo=UTC)
             end = start + timedelta(days=1)
             async with sessions() as db:
@@ -213,7 +230,7 @@ async def measure(url: str, args: Any, viewers: int) -> dict[str, Any]:
                     .distinct()
                     .subquery()
                 )  # fmt: skip
-                await db.scalar(select(func.count()).select_from(viewers_day))
+                return int(await db.scalar(select(func.count()).select_from(viewers_day)) or 0)
 
         async with sessions() as db:
             rows = {
@@ -223,14 +240,18 @@ async def measure(url: str, args: Any, viewers: int) -> dict[str, Any]:
                     .where(MinuteRollup.scope == "session")
                 ),
                 "id-set rows": await db.scalar(select(func.count()).select_from(SetMember)),
+                "day-set rows": await db.scalar(select(func.count()).select_from(DayMember)),
             }
+        report_s, uv = await median_seconds(report, args.repeat)
+        floor_s, counted = await median_seconds(floor, args.repeat)
         return {
             "viewers/session": viewers,
             "events represented (3 days)": events,
             **rows,
             "fill s": filled,
-            "report s": await median_seconds(report, args.repeat),
-            "floor s": await median_seconds(floor, args.repeat),
+            "report s": report_s,
+            "floor s": floor_s,
+            "report UV = COUNT(DISTINCT)": int(uv == counted),
         }
     finally:
         await engine.dispose()

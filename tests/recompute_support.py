@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from analytics.archive import SCHEMA, day_dir
 from analytics.directory import SessionDirectory
 from analytics.models import (
+    DayCount,
+    DayMember,
     MinuteRollup,
     PaidOrder,
     Presence,
@@ -28,7 +30,17 @@ from analytics.rollup_store import apply_events
 from analytics.schemas import AnalyticsEvent, EventSchemaError, from_bus_event
 from livebase.bus import Event
 
-TABLES = (MinuteRollup, Presence, ProcessedEvent, PaidOrder, Refund, SetMember, SessionSpan)
+TABLES = (
+    MinuteRollup,
+    Presence,
+    ProcessedEvent,
+    PaidOrder,
+    Refund,
+    SetMember,
+    SessionSpan,
+    DayMember,
+    DayCount,
+)
 
 
 def read_day(data_dir: Path, day: date) -> list[tuple[Event, datetime]]:

@@ -12,6 +12,8 @@ from recompute_support import Day, count_per_event, tables
 from sqlalchemy import delete, func, select
 
 from analytics.archive import day_bounds
+from analytics.day_sets import add_session_members
+from analytics.directory import SessionDirectory
 from analytics.models import MinuteRollup, PaidOrder, ProcessedEvent, SessionSpan, SetMember
 from analytics.recompute import recompute_day
 from analytics.rollup_store import clear_span
@@ -89,7 +91,8 @@ def not_counted(day: Day, s: LiveRef, t: datetime) -> int:
 
 
 async def other_days(db: Any, s: LiveRef, day: date, taken: str) -> None:
-    """What earlier days left: an order, a set member and a ledger entry under today's keys."""
+    """What earlier days left: an order, a set member (and its day sets) and a ledger entry
+    under today's keys."""
     before = day_bounds(day)[0] - timedelta(hours=1)
     db.add_all(
         [
@@ -100,6 +103,8 @@ async def other_days(db: Any, s: LiveRef, day: date, taken: str) -> None:
             ProcessedEvent(event_id=taken, occurred_at=before),
         ]
     )  # fmt: skip
+    known = await SessionDirectory().lookup(db, [s.id])
+    await add_session_members(db, [(s.id, "viewer", "player", "v2", before)], known)
 
 
 async def test_the_column_wise_recompute_gives_the_per_event_tables(

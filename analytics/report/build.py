@@ -60,8 +60,11 @@ class Period:
 
     minutes: pd.DataFrame
     live: dict[int, tuple[int, datetime | None, datetime | None]]
-    members: pd.DataFrame  #: the window's id-set rows (query.members)
     meta: dict[int, SessionMeta]
+    #: A base's day: its day counters per scope (query.day_counts); else None.
+    counted: dict[str, query.Distinct] | None
+    #: A city-wide day: the window's id-set rows (query.members); else None.
+    members: pd.DataFrame | None
     cache: dict[str, dict[int, Totals]] = dataclasses.field(default_factory=dict)
 
     @property
@@ -72,7 +75,7 @@ class Period:
         if group == "session":
             return session_id
         meta = self.meta[session_id]
-        value = {"host": meta.host_id, "theme": meta.theme_id, "room": meta.room_id}.get(group)
+        value = {"host": meta.host_id, "theme": meta.theme_id}.get(group)
         return value or 0
 
     def totals(self, group: str) -> dict[int, Totals]:
@@ -94,7 +97,7 @@ class Period:
         for session_id, (seconds, _, _) in self.live.items():
             if session_id in keys:
                 live[keys[session_id]] = live.get(keys[session_id], 0) + seconds
-        distinct = query.distinct_counts(self.members, keys)
+        distinct = self._distinct(group, keys)
         out: dict[int, Totals] = {}
         for g in sorted(set(keys.values())):
             row: Any = sums.loc[g] if g in sums.index else None
@@ -111,15 +114,30 @@ class Period:
             )
         return out
 
+    def _distinct(self, group: str, keys: Mapping[int, int]) -> query.Distinct:
+        if self.counted is None:
+            assert self.members is not None
+            return query.distinct_counts(self.members, keys)
+        if group == "all":  # the one base's
+            base = list(self.counted.get("base", {}).values())
+            return {0: base[0]} if base else {}
+        return self.counted.get(group, {})
 
-async def read_period(db: AsyncSession, base_ids: Sequence[int], w: Window) -> Period:
+
+async def read_period(
+    db: AsyncSession, base_ids: Sequence[int], w: Window, day: date | None
+) -> Period:
+    """The window's rollups; ``day`` is the local day of the one base in ``base_ids``, whose
+    distinct counts are read from its day counters (None: a city-wide window)."""
     minutes = await query.session_minutes(db, base_ids, w)
     live = await query.live_seconds(db, base_ids, w)
     # Viewer events also leave minute rows, so these are all the sessions with figures.
     ids = set(minutes["session_id"].tolist()) | set(live)
-    members = await query.members(db, list(ids), w)
     meta = await query.sessions(db, list(ids))
-    return Period(minutes, live, members, meta)
+    if day is not None:
+        (base_id,) = base_ids
+        return Period(minutes, live, meta, await query.day_counts(db, base_id, day), None)
+    return Period(minutes, live, meta, None, await query.members(db, list(ids), w))
 
 
 def _all(period: Period) -> KPIs:
@@ -274,12 +292,16 @@ async def build_daily_report(
         *scope[:4], day.isoformat(), timezone, w.start.isoformat(), w.end.isoformat(),
         now.isoformat(), has_data=False,
     )  # fmt: skip
-    current = await read_period(db, base_ids, w)
+
+    async def period(local_day: date) -> Period:
+        w = day_window(local_day, timezone, now)
+        return await read_period(db, base_ids, w, None if base is None else local_day)
+
+    current = await period(day)
     if current.empty:
         return report
-    before_w = day_window(day - timedelta(days=1), timezone, now)
-    before = await read_period(db, base_ids, before_w)
-    week = await read_period(db, base_ids, day_window(day - timedelta(days=7), timezone, now))
+    before = await period(day - timedelta(days=1))
+    week = await period(day - timedelta(days=7))
     metas = {**before.meta, **current.meta}
     host_names = {m.host_id or 0: {"host": m.host} for m in metas.values()}
     theme_names = {

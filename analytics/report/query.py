@@ -4,23 +4,25 @@ Everything comes from the rollup tables (``analytics_minutes``, ``analytics_memb
 ``analytics_sessions``) plus the names of sessions, rooms, hosts, themes and products. Sums and
 per-minute concurrency are read per session and minute and grouped here, so that a host's,
 theme's, room's or base's figure is exactly the sum of its sessions' (and PCU adds rooms live at
-the same minute, as ``docs/metrics.md`` defines it). Distinct counts are sizes of unions of the
-sessions' id sets, read once per window and counted here; a member counts in the day of its
-first minute in the session.
+the same minute, as ``docs/metrics.md`` defines it). Distinct counts of one base's local day are
+the day counters (``analytics_day_counts``, :mod:`analytics.day_sets`); a city-wide day, which
+may cut across bases' days and counts a viewer of two bases once, is the size of the unions of
+the sessions' id sets, read once per window and counted here. Either way a member counts in the
+day of its first minute in the session.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.models import SUMS, MinuteRollup, SessionSpan, SetMember
+from analytics.models import CLICK_BUYER, SUMS, DayCount, MinuteRollup, SessionSpan, SetMember
 from livebase.db.models import (
     GiClaimRecord,
     Host,
@@ -96,10 +98,28 @@ async def members(db: AsyncSession, session_ids: Sequence[int], w: Window) -> pd
     return frame.astype({"session_id": "int64", "kind": "category"})
 
 
-def distinct_counts(frame: pd.DataFrame, group_of: Mapping[int, int]) -> dict[int, dict[str, int]]:
+#: Distinct counts per group, as :func:`distinct_counts` and :func:`day_counts` give them.
+Distinct = dict[int, dict[str, int]]
+
+
+async def day_counts(db: AsyncSession, base_id: int, day: date) -> dict[str, Distinct]:
+    """The base's day counters: per scope (session, host, theme, base), per scope id."""
+    field = {**{kind: name for name, kind in DISTINCT.items()}, CLICK_BUYER: "click_buyers"}
+    rows = await (await db.connection()).execute(
+        select(DayCount.scope, DayCount.scope_id, DayCount.kind, DayCount.members).where(
+            DayCount.base_id == base_id, DayCount.day == day, DayCount.kind.in_(list(field))
+        )
+    )
+    out: dict[str, Distinct] = {}
+    for scope, scope_id, kind, members in rows:
+        out.setdefault(scope, {}).setdefault(scope_id, {})[field[kind]] = int(members)
+    return out
+
+
+def distinct_counts(frame: pd.DataFrame, group_of: Mapping[int, int]) -> Distinct:
     """Sizes of the unions of the id sets per group (``group_of`` maps session to group)."""
     rows = frame.assign(g=frame["session_id"].map(group_of))
-    out: dict[int, dict[str, int]] = {}
+    out: Distinct = {}
     counted = rows[rows["kind"].isin(list(DISTINCT.values()))]
     sizes = (
         counted.drop_duplicates(["g", "kind", "member"])

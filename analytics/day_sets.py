@@ -1,0 +1,188 @@
+"""Distinct ids per scope and local day, counted once when the rollups are written.
+
+A daily report needs the sizes of unions (viewers, buyers, clickers … of a host, theme or base
+over a day); counting them from the session sets reads every member row of the day. Instead,
+each session member, when it is first stored, also goes into the sets of its session, host,
+theme and base for the local day (the base's time zone) of its first minute, a row inserted
+once (``ON CONFLICT DO NOTHING``), and the day's counter of that set grows by the rows actually
+inserted. A member both a clicker and a paying viewer of a scope's day is a
+:data:`~analytics.models.CLICK_BUYER` too. The report then reads a few hundred counters.
+
+The session sets stay the truth: :func:`rebuild_days` derives the day sets of whole local
+days from them again (the column-wise recompute of a day calls it).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from analytics.directory import SessionDirectory, SessionInfo
+from analytics.inserts import insert_for, insert_new, table_of
+from analytics.models import CLICK_BUYER, DayCount, DayMember, SetMember
+
+#: A session set member: session id, kind, namespace, member id, first minute.
+SessionMember = tuple[int, str, str, str, datetime]
+#: A :class:`DayMember` row as a tuple, in :data:`COLUMNS` order.
+DayRow = tuple[int, date, str, int, str, str, str]
+COLUMNS = ("base_id", "day", "scope", "scope_id", "kind", "namespace", "member_id")
+#: The kinds whose common members are click buyers, each with the other.
+PAIRED = {"clicker": "paying_viewer", "paying_viewer": "clicker"}
+CHUNK = 5_000
+
+
+@cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def day_rows(
+    members: Iterable[SessionMember],
+    sessions: Mapping[int, SessionInfo],
+    days: tuple[date, date] | None = None,
+) -> set[DayRow]:
+    """The day-set rows the session members give (those of ``days``, inclusive, if given)."""
+    out: set[DayRow] = set()
+    for session_id, kind, namespace, member_id, first in members:
+        info = sessions.get(session_id)
+        if info is None:
+            continue
+        day = first.astimezone(_zone(info.timezone)).date()
+        if days is not None and not days[0] <= day <= days[1]:
+            continue
+        for scope, scope_id in (
+            ("session", session_id),
+            ("host", info.host_id or 0),
+            ("theme", info.theme_id or 0),
+            ("base", info.base_id),
+        ):
+            out.add((info.base_id, day, scope, scope_id, kind, namespace, member_id))
+    return out
+
+
+def click_buyers(rows: Iterable[DayRow]) -> set[DayRow]:
+    """The click-buyer rows of a complete set of day rows (pure: for whole days)."""
+    seen = {r for r in rows if r[4] in PAIRED}
+    return {(*r[:4], CLICK_BUYER, *r[5:]) for r in seen if (*r[:4], PAIRED[r[4]], *r[5:]) in seen}
+
+
+async def add_session_members(
+    db: AsyncSession, members: Sequence[SessionMember], sessions: Mapping[int, SessionInfo]
+) -> None:
+    """Put newly stored session members into their day sets; count the rows that are new."""
+    rows = [dict(zip(COLUMNS, r, strict=True)) for r in sorted(day_rows(members, sessions))]
+    new: list[DayRow] = [tuple(r) for r in await insert_new(db, table_of(DayMember), rows, COLUMNS)]
+    pairs = [r for r in new if r[4] in PAIRED]
+    if pairs:
+        await _serialise(db, {(r[0], r[1]) for r in pairs})
+        both = await _with_partner(db, pairs)
+        rows = [dict(zip(COLUMNS, (*r[:4], CLICK_BUYER, *r[5:]), strict=True)) for r in both]
+        new += [tuple(r) for r in await insert_new(db, table_of(DayMember), rows, COLUMNS)]
+    await _count(db, Counter(r[:5] for r in new))
+
+
+async def _serialise(db: AsyncSession, days: set[tuple[int, date]]) -> None:
+    """On PostgreSQL, one transaction at a time looks for partners in a base's day.
+
+    Two consumers storing a member's click and its payment at once would each miss the other's
+    uncommitted row; a transaction lock per (base, day), taken in order, makes the second wait
+    for the first to commit and then see its row. (SQLite writes one transaction at a time.)
+    """
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    for base_id, day in sorted(days):
+        await db.execute(select(func.pg_advisory_xact_lock(base_id, day.toordinal())))
+
+
+async def _with_partner(db: AsyncSession, rows: Sequence[DayRow]) -> list[DayRow]:
+    """The ``rows`` whose member is in the partner kind's set of the same scope and day."""
+    wanted = {(*r[:4], PAIRED[r[4]], *r[5:]): r for r in rows}
+    found: list[DayRow] = []
+    ids = sorted({r[6] for r in rows})
+    for start in range(0, len(ids), CHUNK):
+        stored = await db.execute(
+            select(*(DayMember.__table__.c[c] for c in COLUMNS)).where(
+                DayMember.base_id.in_(sorted({r[0] for r in rows})),
+                DayMember.day.in_(sorted({r[1] for r in rows})),
+                DayMember.kind.in_(list(PAIRED)),
+                DayMember.member_id.in_(ids[start : start + CHUNK]),
+            )
+        )
+        found += [wanted[key] for key in (tuple(s) for s in stored) if key in wanted]
+    return sorted(found)
+
+
+async def _count(db: AsyncSession, counts: Mapping[tuple[Any, ...], int]) -> None:
+    if not counts:
+        return
+    table = table_of(DayCount)
+    rows = [
+        {**dict(zip(COLUMNS[:5], key, strict=True)), "members": n}
+        for key, n in sorted(counts.items())
+    ]
+    stmt = insert_for(db, table)
+    await db.execute(
+        stmt.on_conflict_do_update(
+            index_elements=list(COLUMNS[:5]),
+            set_={"members": table.c.members + stmt.excluded.members},
+        ),
+        rows,
+    )
+
+
+async def rebuild_days(db: AsyncSession, start: datetime, end: datetime) -> None:
+    """Derive the day sets of every local day that ``[start, end)`` (UTC) touches again.
+
+    Any time zone's local days of a UTC span lie within a day either side of its UTC dates;
+    they are rebuilt whole, from every session member first seen in them.
+    """
+    days = (start.date() - timedelta(days=1), end.date())
+    for model in (DayMember, DayCount):
+        await db.execute(delete(model).where(model.day >= days[0], model.day <= days[1]))
+    stored = await db.execute(
+        select(
+            SetMember.session_id,
+            SetMember.kind,
+            SetMember.namespace,
+            SetMember.member_id,
+            SetMember.first_minute,
+        ).where(
+            SetMember.first_minute >= start - timedelta(days=2),
+            SetMember.first_minute < end + timedelta(days=2),
+        )
+    )
+    members: list[SessionMember] = [(s, k, n, m, f) for s, k, n, m, f in stored]
+    sessions = await SessionDirectory().lookup(db, {m[0] for m in members})
+    rows = day_rows(members, sessions, days)
+    rows |= click_buyers(rows)
+    await write_rows(db, rows)
+
+
+async def write_rows(db: AsyncSession, rows: Iterable[DayRow]) -> None:
+    """Insert day-set rows into days that hold none yet, and their counts.
+
+    In key order, as plain tuples through the driver: a recompute writes a few rows per session
+    member, and SQLAlchemy's per-row parameter handling would cost more than SQLite's insert.
+    """
+    ordered = sorted(rows)
+    conn = await db.connection()
+    dialect = conn.dialect
+    table = table_of(DayMember)
+    if dialect.paramstyle == "numeric_dollar":
+        marks = ", ".join(f"${n}" for n in range(1, len(COLUMNS) + 1))
+    else:
+        marks = ", ".join("?" * len(COLUMNS))
+    into = f"{dialect.identifier_preparer.format_table(table)} ({', '.join(COLUMNS)})"
+    sql = f"INSERT INTO {into} VALUES ({marks})"  # noqa: S608 (names from our own metadata)
+    as_day: Callable[[Any], Any] = table.c.day.type.bind_processor(dialect) or (lambda d: d)
+    for start in range(0, len(ordered), CHUNK):
+        chunk = [(b, as_day(d), *rest) for b, d, *rest in ordered[start : start + CHUNK]]
+        await conn.exec_driver_sql(sql, chunk)
+    await _count(db, Counter(r[:5] for r in ordered))

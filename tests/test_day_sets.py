@@ -1,0 +1,169 @@
+"""Day sets and counters: each distinct id once per scope and local day, counted as stored.
+
+The counters must equal the sizes of the unions of the session sets, cut at the base's local
+midnight, however the events arrive (one at a time, repeated, in one batch), and the migration
+that derives them from the session sets must give the same rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from alembic import command
+from api_support import World
+from events_support import LiveRef, live_session
+from sqlalchemy import delete, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from analytics.directory import SessionDirectory
+from analytics.models import DayCount, DayMember
+from analytics.rollup_store import apply_events
+from analytics.schemas import AnalyticsEvent, parse_event
+from livebase.api.state import DB_SESSIONS
+from livebase.db.migrate import alembic_config, upgrade
+
+# 2025-05-01 00:00 in Asia/Shanghai (the seeded bases' zone) is 2025-04-30 16:00 UTC.
+MIDNIGHT = datetime(2025, 4, 30, 16, tzinfo=UTC)
+DAY, EVE = date(2025, 5, 1), date(2025, 4, 30)
+M = timedelta(minutes=1)
+
+
+def raw(kind: str, where: LiveRef, at: datetime, **fields: Any) -> dict[str, Any]:
+    return {
+        "type": kind, "event_id": uuid.uuid4().hex, "occurred_at": at.isoformat(),
+        "base": where.base, "room": where.room, "session_id": where.id, **fields,
+    }  # fmt: skip
+
+
+def paid(where: LiveRef, at: datetime, order: str, viewer: str) -> dict[str, Any]:
+    return raw("order.paid", where, at, order_id=order, platform="douyin_shop",
+               buyer_id=f"b-{viewer}", amount_fen=1000, viewer_id=viewer,
+               viewer_source="player")  # fmt: skip
+
+
+def a_day(a: LiveRef, b: LiveRef) -> list[AnalyticsEvent]:
+    """Two sessions of one host and base, on two themes, across local midnight."""
+    now = MIDNIGHT + timedelta(days=2)
+    rows = [
+        raw("viewer.joined", a, MIDNIGHT - M, viewer_id="v0"),  # the eve, in a
+        raw("viewer.joined", a, MIDNIGHT + M, viewer_id="v0"),  # already in a: the eve only
+        raw("viewer.joined", b, MIDNIGHT + M, viewer_id="v0"),  # new in b: the day
+        raw("viewer.joined", a, MIDNIGHT + 2 * M, viewer_id="v1"),
+        raw("viewer.joined", b, MIDNIGHT + 3 * M, viewer_id="v1"),
+        raw("viewer.joined", b, MIDNIGHT + 3 * M, viewer_id="v2"),
+        # v1 clicks in a and pays in b: a click buyer of the host and base, of neither session.
+        raw("product.clicked", a, MIDNIGHT + 4 * M, viewer_id="v1", product_id=7),
+        paid(b, MIDNIGHT + 5 * M, "o1", "v1"),
+        # v2 clicks and pays in b, twice: one click buyer.
+        raw("product.clicked", b, MIDNIGHT + 6 * M, viewer_id="v2", product_id=7),
+        paid(b, MIDNIGHT + 7 * M, "o2", "v2"),
+        paid(b, MIDNIGHT + 8 * M, "o3", "v2"),
+    ]
+    return [parse_event(r, now=now, max_skew=timedelta(days=3)) for r in rows]
+
+
+async def count(db: async_sessionmaker[AsyncSession], events: list[AnalyticsEvent], n: int) -> None:
+    """Count ``events`` through the consumer's store, ``n`` per transaction."""
+    for start in range(0, len(events), n):
+        batch = events[start : start + n]
+        async with db() as session, session.begin():
+            known = await SessionDirectory().lookup(session, {e.session_id for e in batch})
+            await apply_events(session, batch, known)
+
+
+async def day_tables(db: async_sessionmaker[AsyncSession]) -> tuple[set[Any], dict[Any, int]]:
+    async with db() as session:
+        members = {tuple(r) for r in await session.execute(select(*DayMember.__table__.c))}
+        counts = {
+            (r.day, r.scope, r.scope_id, r.kind): r.members
+            for r in await session.scalars(select(DayCount))
+        }
+    return members, counts
+
+
+async def two_sessions(world: World) -> tuple[LiveRef, LiveRef]:
+    return (
+        await live_session(world, "haifeng", room=0),
+        await live_session(world, "haifeng", room=1, theme="culture-tourism-wellness"),
+    )
+
+
+async def test_counters_are_the_sizes_of_the_local_days_unions(world: World) -> None:
+    a, b = await two_sessions(world)
+    db = world.api.app[DB_SESSIONS]
+    events = a_day(a, b)
+    await count(db, events, 1)
+    await count(db, events, 1)  # redelivered: nothing counts twice
+    members, counts = await day_tables(db)
+    host, base = a.host_id, world.ids["haifeng.base"]
+    assert host is not None and a.theme_id is not None and b.theme_id is not None
+    expected = {
+        (EVE, "session", a.id, "viewer"): 1,
+        (EVE, "host", host, "viewer"): 1,
+        (EVE, "theme", a.theme_id, "viewer"): 1,
+        (EVE, "base", base, "viewer"): 1,
+        (DAY, "session", a.id, "viewer"): 1,  # v1
+        (DAY, "session", a.id, "clicker"): 1,
+        (DAY, "session", b.id, "viewer"): 3,
+        (DAY, "session", b.id, "clicker"): 1,
+        (DAY, "session", b.id, "buyer"): 2,
+        (DAY, "session", b.id, "paying_viewer"): 2,
+        (DAY, "session", b.id, "click_buyer"): 1,  # v2
+        (DAY, "theme", a.theme_id, "viewer"): 1,
+        (DAY, "theme", a.theme_id, "clicker"): 1,
+        (DAY, "theme", b.theme_id, "viewer"): 3,
+        (DAY, "theme", b.theme_id, "clicker"): 1,
+        (DAY, "theme", b.theme_id, "buyer"): 2,
+        (DAY, "theme", b.theme_id, "paying_viewer"): 2,
+        (DAY, "theme", b.theme_id, "click_buyer"): 1,
+    }
+    for scope, scope_id in (("host", host), ("base", base)):
+        expected |= {
+            (DAY, scope, scope_id, "viewer"): 3,  # v0 (from b), v1, v2
+            (DAY, scope, scope_id, "clicker"): 2,
+            (DAY, scope, scope_id, "buyer"): 2,
+            (DAY, scope, scope_id, "paying_viewer"): 2,
+            (DAY, scope, scope_id, "click_buyer"): 2,  # v1 and v2
+        }
+    assert counts == expected
+    assert len(members) == sum(expected.values())
+
+
+async def test_one_batch_gives_the_same_rows(world: World) -> None:
+    a, b = await two_sessions(world)
+    db = world.api.app[DB_SESSIONS]
+    await count(db, a_day(a, b), 1)
+    one_by_one = await day_tables(db)
+    async with db() as session, session.begin():
+        for table in (
+            "analytics_members",
+            "analytics_processed_events",
+            "analytics_orders",
+            "analytics_presence",
+            "analytics_day_members",
+            "analytics_day_counts",
+        ):
+            await session.execute(delete(DayMember.metadata.tables[table]))  # fmt: skip
+    await count(db, a_day(a, b), 100)
+    assert await day_tables(db) == one_by_one
+
+
+async def test_the_migration_derives_the_day_sets_of_what_was_counted(world: World) -> None:
+    a, b = await two_sessions(world)
+    db = world.api.app[DB_SESSIONS]
+    await count(db, a_day(a, b), 3)
+    counted = await day_tables(db)
+    engine = db.kw["bind"]
+
+    def down(connection: Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "a002")
+
+    async with engine.begin() as conn:
+        await conn.run_sync(down)
+    await upgrade(engine)
+    assert await day_tables(db) == counted
