@@ -111,6 +111,9 @@ def _job(ctx: Context, **what: Any) -> PinJob:
 
 
 async def _submit(ctx: Context, job: PinJob) -> s.PinOut:
+    # The call has only read (its token, when not cached): end its transaction, so that the
+    # calls waiting for the writer hold no database connection the writer needs.
+    await ctx.db.commit()
     pin = await ctx.request.app[PIN_WRITER].submit(job)
     if pin is None:
         # The generic lookups raise the same errors as every other endpoint (no base, no

@@ -2,9 +2,9 @@
 
 A pin or unpin call authenticates, checks its input and hands a :class:`PinJob` to
 :meth:`PinWriter.submit`. The writer takes every job waiting and applies them in arrival
-order in one transaction: one read of the batch's sessions, one of their lineups, one of
-the products (stock, GI claim), one of the pins to end, then at most two updates and one
-insert, whatever the batch's size. Each job is still judged on its own (not live, not in
+order in one transaction: one read of the batch's sessions, one of the products of their
+lineups (stock, GI claim), one of the pins to unpin, then at most two updates and one insert,
+whatever the batch's size. Each job is still judged on its own (not live, not in
 the lineup, out of stock, GI claim incomplete, no such pin): a refused job gets its own
 error and the others go in. After the commit the writer publishes the batch's events (the
 viewers' hub and the HLS cue writer follow them on the bus) and then answers each call.
@@ -66,6 +66,8 @@ class PinJob:
 # What a job gets: the pin as stored, None when its session is not found (the caller
 # raises the generic lookup errors), or its own error.
 Outcome = s.PinOut | None | ApiError
+# The batch's products by (session, product) in the session's lineup: stock and GI claim.
+Lineup = dict[tuple[int, int], tuple[int, GiClaimRecord | None]]
 _Waiting = tuple[PinJob, "asyncio.Future[s.PinOut | None]"]
 
 
@@ -228,21 +230,17 @@ class PinWriter:
             .where(LiveSession.id.in_(session_ids))
         )
         found = {r[0]: _SessionRow(r[1], r[2], r[3], r[4]) for r in rows}
-        lineup: set[tuple[int, int]] = set()
-        products: dict[int, tuple[int, GiClaimRecord | None]] = {}
+        lineup: Lineup = {}
         if product_ids:
-            pairs = await db.execute(
-                select(LineupItem.session_id, LineupItem.product_id).where(
+            offered = await db.execute(
+                select(LineupItem.session_id, Product.id, Product.stock, GiClaimRecord)
+                .join(Product, Product.id == LineupItem.product_id)
+                .outerjoin(GiClaimRecord, GiClaimRecord.product_id == Product.id)
+                .where(
                     LineupItem.session_id.in_(session_ids), LineupItem.product_id.in_(product_ids)
                 )
             )
-            lineup = {(r[0], r[1]) for r in pairs}
-            judged = await db.execute(
-                select(Product.id, Product.stock, GiClaimRecord)
-                .outerjoin(GiClaimRecord, GiClaimRecord.product_id == Product.id)
-                .where(Product.id.in_({p for _, p in lineup} or {-1}))
-            )
-            products = {r[0]: (r[1], r[2]) for r in judged}
+            lineup = {(r[0], r[1]): (r[2], r[3]) for r in offered}
         pins: dict[int, Pin] = {}
         if pin_ids:
             pins = {p.id: p for p in await db.scalars(select(Pin).where(Pin.id.in_(pin_ids)))}
@@ -256,7 +254,7 @@ class PinWriter:
             assert row is not None
             try:
                 if job.product_id is not None:
-                    self._pin(plan, i, job, row, job.product_id, lineup, products)
+                    self._pin(plan, i, job, row, job.product_id, lineup)
                 else:
                     self._unpin(plan, i, job, row, pins.get(job.pin_id or -1), ended)
             except ApiError as exc:
@@ -270,20 +268,20 @@ class PinWriter:
         job: PinJob,
         row: _SessionRow,
         product_id: int,
-        lineup: set[tuple[int, int]],
-        products: dict[int, tuple[int, GiClaimRecord | None]],
+        lineup: Lineup,
     ) -> None:
         if row.status is not SessionStatus.LIVE:
             raise Conflict(
                 f"products can be pinned only while the session is live (it is {row.status})",
                 code="session_not_live",
             )
-        if (job.session_id, product_id) not in lineup or product_id not in products:
+        judged = lineup.get((job.session_id, product_id))
+        if judged is None:
             raise ValidationFailed(
                 "the product is not in this session's lineup",
                 fields=[FieldError("product_id", "not in the lineup")],
             )
-        _check_pinnable(product_id, *products[product_id])
+        _check_pinnable(product_id, *judged)
         # One product is pinned at a time: pinning another ends the session's current pin,
         # whether it was pinned before this batch or earlier in it.
         for _, earlier in plan.new_pins:
