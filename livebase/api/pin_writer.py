@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from livebase.api import schemas as s
@@ -48,6 +48,38 @@ from livebase.listings import store
 
 log = logging.getLogger("livebase.api.pins")
 MAX_BATCH = 500
+
+# The batch's statements, built once: building one costs more CPU than a batch's judging.
+_SESSIONS = (
+    select(LiveSession.id, Base.slug, LiveSession.base_id, LiveSession.status, LiveSession.host_id)
+    .join(Base, Base.id == LiveSession.base_id)
+    .where(LiveSession.id.in_(bindparam("sessions", expanding=True)))
+)
+_OFFERED = (
+    select(LineupItem.session_id, Product.id, Product.stock, GiClaimRecord)
+    .join(Product, Product.id == LineupItem.product_id)
+    .outerjoin(GiClaimRecord, GiClaimRecord.product_id == Product.id)
+    .where(
+        LineupItem.session_id.in_(bindparam("sessions", expanding=True)),
+        LineupItem.product_id.in_(bindparam("products", expanding=True)),
+    )
+)
+_PINS = select(Pin).where(Pin.id.in_(bindparam("pins", expanding=True)))
+_UNPIN = (
+    update(Pin)
+    .where(Pin.id.in_(bindparam("pins", expanding=True)), Pin.unpinned_at.is_(None))
+    .values(unpinned_at=bindparam("now"))
+    .returning(Pin.id)
+    .execution_options(synchronize_session=False)
+)
+# One product is pinned at a time: a pin ends its session's current pin.
+_END_CURRENT = (
+    update(Pin)
+    .where(Pin.session_id.in_(bindparam("sessions", expanding=True)), Pin.unpinned_at.is_(None))
+    .values(unpinned_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+_INSERT = insert(Pin).returning(Pin.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,32 +250,16 @@ class PinWriter:
         session_ids = {j.session_id for j in jobs}
         product_ids = {j.product_id for j in jobs if j.product_id is not None}
         pin_ids = {j.pin_id for j in jobs if j.pin_id is not None}
-        rows = await db.execute(
-            select(
-                LiveSession.id,
-                Base.slug,
-                LiveSession.base_id,
-                LiveSession.status,
-                LiveSession.host_id,
-            )
-            .join(Base, Base.id == LiveSession.base_id)
-            .where(LiveSession.id.in_(session_ids))
-        )
+        rows = await db.execute(_SESSIONS, {"sessions": list(session_ids)})
         found = {r[0]: _SessionRow(r[1], r[2], r[3], r[4]) for r in rows}
         lineup: Lineup = {}
         if product_ids:
-            offered = await db.execute(
-                select(LineupItem.session_id, Product.id, Product.stock, GiClaimRecord)
-                .join(Product, Product.id == LineupItem.product_id)
-                .outerjoin(GiClaimRecord, GiClaimRecord.product_id == Product.id)
-                .where(
-                    LineupItem.session_id.in_(session_ids), LineupItem.product_id.in_(product_ids)
-                )
-            )
+            params = {"sessions": list(session_ids), "products": list(product_ids)}
+            offered = await db.execute(_OFFERED, params)
             lineup = {(r[0], r[1]): (r[2], r[3]) for r in offered}
         pins: dict[int, Pin] = {}
         if pin_ids:
-            pins = {p.id: p for p in await db.scalars(select(Pin).where(Pin.id.in_(pin_ids)))}
+            pins = {p.id: p for p in await db.scalars(_PINS, {"pins": list(pin_ids)})}
         plan = _Plan(now=utcnow())
         ended: set[int] = set()  # pins this batch has ended so far, in job order
         for i, job in enumerate(jobs):
@@ -329,28 +345,14 @@ class PinWriter:
     async def _write(db: AsyncSession, plan: _Plan) -> None:
         now = plan.now
         if plan.to_unpin:
-            done = await db.execute(
-                update(Pin)
-                .where(Pin.id.in_(plan.to_unpin), Pin.unpinned_at.is_(None))
-                .values(unpinned_at=now)
-                .returning(Pin.id)
-                .execution_options(synchronize_session=False)
-            )
+            done = await db.execute(_UNPIN, {"pins": list(plan.to_unpin), "now": now})
             raced = set(plan.to_unpin) - set(done.scalars())
             if raced:
                 await _answer_raced(db, plan, raced)
         if plan.sessions_pinned:
-            await db.execute(
-                update(Pin)
-                .where(Pin.session_id.in_(plan.sessions_pinned), Pin.unpinned_at.is_(None))
-                .values(unpinned_at=now)
-                .execution_options(synchronize_session=False)
-            )
+            await db.execute(_END_CURRENT, {"sessions": list(plan.sessions_pinned), "now": now})
         if plan.new_pins:
-            ids = await db.scalars(
-                insert(Pin).returning(Pin.id, sort_by_parameter_order=True),
-                [values for _, values in plan.new_pins],
-            )
+            ids = await db.scalars(_INSERT, [values for _, values in plan.new_pins])
             created: dict[int, int] = {}
             for (i, values), pin_id in zip(plan.new_pins, ids, strict=True):
                 plan.outcomes[i] = s.PinOut(id=pin_id, **values)
