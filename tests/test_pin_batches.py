@@ -151,3 +151,16 @@ async def test_concurrent_calls_each_get_their_own_answer(world: World) -> None:
     assert answers[1][1]["unpinned_at"] is not None
     assert api.app[PIN_WRITER].batches > before
     assert await _pins(world, x["live"]) == [(first["id"], x["good1"], False)]
+
+
+async def test_a_session_the_writer_does_not_find_is_a_404(world: World) -> None:
+    api, m = world.api, world.tokens["haifeng.manager"]
+    x = await _live_session(world)
+    body = {"product_id": x["good1"]}
+    for path in (f"{HF}/sessions/{2**31 - 1}/pins", f"{HF}/sessions/nope/pins/1/unpin"):
+        status, payload = await api.call("POST", path, m, body if path.endswith("pins") else None)
+        assert status == 404 and envelope(status, payload)["code"] == "not_found", payload
+    luhe = HF.replace("haifeng", "luhe")
+    status, payload = await api.call("POST", f"{luhe}/sessions/{x['live']}/pins", m, body)
+    assert status == 404, payload
+    assert await _pins(world, x["live"]) == []

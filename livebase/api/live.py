@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -12,6 +13,7 @@ from livebase.api.crud import PREFIX, flush_or_conflict, resolve_base, scope_fil
 from livebase.api.pin_writer import PIN_WRITER, PinJob
 from livebase.api.resources import ROOMS, SESSIONS
 from livebase.api.routing import Context, Endpoint, parse_id
+from livebase.api.state import DB_SESSIONS
 from livebase.db.models import LineupItem, LiveSession, Pin, Product, Role, Room
 from livebase.errors import FieldError, NotFound, ValidationFailed
 
@@ -117,8 +119,10 @@ async def _submit(ctx: Context, job: PinJob) -> s.PinOut:
     pin = await ctx.request.app[PIN_WRITER].submit(job)
     if pin is None:
         # The generic lookups raise the same errors as every other endpoint (no base, no
-        # session); they only run when the writer found no such session for the caller.
-        await _session(ctx, write=True)
+        # session); they only run when the writer found no such session for the caller, in
+        # a transaction of their own (the call's has ended).
+        async with ctx.request.app[DB_SESSIONS]() as db:
+            await _session(replace(ctx, db=db), write=True)
         raise NotFound(f"no session {ctx.path('key')!r}")
     return pin
 
