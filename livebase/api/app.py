@@ -30,6 +30,7 @@ from livebase.api.analytics_ctx import analytics_ctx
 from livebase.api.middleware import Metrics, error_middleware
 from livebase.api.openapi import build as build_openapi
 from livebase.api.orders import shops_ctx
+from livebase.api.pin_writer import pin_writer_ctx
 from livebase.api.resources import SPECS
 from livebase.api.routing import Endpoint, json_response, wrap
 from livebase.api.state import (
@@ -107,7 +108,9 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
             app[BUS] = bus
             yield
 
-    app.cleanup_ctx.extend([database, event_bus, analytics_ctx, shops_ctx, pins_stream.pins_ctx])
+    app.cleanup_ctx.extend(
+        [database, event_bus, analytics_ctx, shops_ctx, pins_stream.pins_ctx, pin_writer_ctx]
+    )
     app.on_shutdown.append(pins_stream.on_shutdown)
 
     async def metrics_view(request: web.Request) -> web.Response:

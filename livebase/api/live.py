@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from dataclasses import replace
+from typing import Any
 
-from sqlalchemy import CursorResult, Select, delete, insert, select, update
+from sqlalchemy import delete, select
 
 from livebase import golive, stream_keys
 from livebase.api import schemas as s
 from livebase.api.crud import PREFIX, flush_or_conflict, resolve_base, scope_filter
+from livebase.api.pin_writer import PIN_WRITER, PinJob
 from livebase.api.resources import ROOMS, SESSIONS
 from livebase.api.routing import Context, Endpoint, parse_id
-from livebase.bus import Event
-from livebase.db.models import (
-    Base,
-    GiClaimRecord,
-    LineupItem,
-    LiveSession,
-    Pin,
-    Product,
-    Role,
-    Room,
-    SessionStatus,
-    utcnow,
-)
-from livebase.errors import Conflict, FieldError, NotFound, ValidationFailed
-from livebase.listings import store
+from livebase.api.state import DB_SESSIONS
+from livebase.db.models import LineupItem, LiveSession, Pin, Product, Role, Room
+from livebase.errors import FieldError, NotFound, ValidationFailed
 
 MANAGERS = frozenset({Role.ADMIN, Role.BASE_MANAGER})
 LIVE_CREW = frozenset({Role.ADMIN, Role.BASE_MANAGER, Role.HOST})
@@ -111,138 +101,41 @@ async def list_pins(ctx: Context) -> s.Page[s.PinOut]:
     return s.Page[s.PinOut](items=[s.PinOut.model_validate(r) for r in rows], next_cursor=None)
 
 
-# Pins come in bursts while live, and on SQLite each statement is a round trip to the
-# database thread: the pin endpoints read everything they need in one query (the session
-# with its base, and the product through the lineup or the pin), then write.
+# Pins come in bursts while live: the pin endpoints check the call and hand it to the
+# process's pin writer (``livebase.api.pin_writer``), which applies the pins waiting in one
+# transaction.
 
 
-def _in_session(ctx: Context, *columns: Any) -> Select[Any]:
-    """The path's session, in a base the caller sees and within the caller's write scope."""
+def _job(ctx: Context, **what: Any) -> PinJob:
+    scope_filter(SESSIONS.write, ctx.principal)  # a role that may not write sessions: 403
     session_id = parse_id(ctx.path("key")) or -1
-    stmt = (
-        select(Base.slug, LiveSession.id, LiveSession.base_id, LiveSession.status, *columns)
-        .select_from(LiveSession)
-        .join(Base, Base.id == LiveSession.base_id)
-        .where(Base.slug == ctx.path("base"), LiveSession.id == session_id)
-    )
-    if not ctx.principal.is_admin:
-        stmt = stmt.where(LiveSession.base_id == ctx.principal.base_id)
-    scope = scope_filter(SESSIONS.write, ctx.principal)
-    return stmt if scope is None else stmt.where(scope)
+    return PinJob(ctx.principal, ctx.path("base"), session_id, **what)
 
 
-async def _not_found(ctx: Context) -> NoReturn:
-    """The generic lookups raise the same errors as every other endpoint (no base, no
-    session); they only run when the one query found nothing."""
-    await _session(ctx, write=True)
-    raise NotFound(f"no session {ctx.path('key')!r}")
+async def _submit(ctx: Context, job: PinJob) -> s.PinOut:
+    # The call has only read (its token, when not cached): end its transaction, so that the
+    # calls waiting for the writer hold no database connection the writer needs.
+    await ctx.db.commit()
+    pin = await ctx.request.app[PIN_WRITER].submit(job)
+    if pin is None:
+        # The generic lookups raise the same errors as every other endpoint (no base, no
+        # session); they only run when the writer found no such session for the caller, in
+        # a transaction of their own (the call's has ended).
+        async with ctx.request.app[DB_SESSIONS]() as db:
+            await _session(replace(ctx, db=db), write=True)
+        raise NotFound(f"no session {ctx.path('key')!r}")
+    return pin
 
 
 async def create_pin(ctx: Context) -> s.PinOut:
     body: s.PinCreate = ctx.body
-    stmt = (
-        _in_session(ctx, LineupItem.product_id, Product.stock, GiClaimRecord)
-        .outerjoin(
-            LineupItem,
-            (LineupItem.session_id == LiveSession.id) & (LineupItem.product_id == body.product_id),
-        )
-        .outerjoin(Product, Product.id == LineupItem.product_id)
-        .outerjoin(GiClaimRecord, GiClaimRecord.product_id == Product.id)
-    )
-    row = (await ctx.db.execute(stmt)).first()
-    if row is None:
-        await _not_found(ctx)
-    base_slug, session_id, base_id, status, in_lineup, stock, claim = row
-    if status is not SessionStatus.LIVE:
-        raise Conflict(
-            f"products can be pinned only while the session is live (it is {status})",
-            code="session_not_live",
-        )
-    if in_lineup is None:
-        raise ValidationFailed(
-            "the product is not in this session's lineup",
-            fields=[FieldError("product_id", "not in the lineup")],
-        )
-    _check_pinnable(body.product_id, stock, claim)
-    await ctx.writing()
-    now = utcnow()
-    # One product is pinned at a time: pinning another ends the current pin.
-    await ctx.db.execute(
-        update(Pin)
-        .where(Pin.session_id == session_id, Pin.unpinned_at.is_(None))
-        .values(unpinned_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    values = {
-        "base_id": base_id,
-        "session_id": session_id,
-        "product_id": body.product_id,
-        "pinned_at": now,
-        "stream_offset_ms": body.stream_offset_ms,
-    }
-    pin_id = await ctx.db.scalar(insert(Pin).values(values).returning(Pin.id))
-    assert pin_id is not None
-    ctx.events.append(
-        Event(
-            type="pin.created",
-            base=base_slug,
-            data={"session_id": session_id, "product_id": body.product_id, "pin_id": pin_id},
-        )
-    )
-    return s.PinOut(id=pin_id, unpinned_at=None, **values)
-
-
-def _check_pinnable(product_id: int, stock: int, claim: GiClaimRecord | None) -> None:
-    """Viewers buy what is pinned: it must be in stock and any GI claim must hold up."""
-    if stock == 0:
-        raise Conflict(
-            f"product {product_id} is out of stock (every SKU has 0 left); restock it first",
-            code="out_of_stock",
-        )
-    missing = store.gi_problems(store.claim_from(claim))
-    if missing:
-        raise ValidationFailed(
-            f"product {product_id} claims a geographical indication that is incomplete; "
-            "complete the claim before pinning it",
-            fields=missing,
-            code="gi_incomplete",
-        )
+    job = _job(ctx, product_id=body.product_id, stream_offset_ms=body.stream_offset_ms)
+    return await _submit(ctx, job)
 
 
 async def unpin(ctx: Context) -> s.PinOut:
     raw = ctx.path("pin")
-    stmt = _in_session(ctx, Pin).outerjoin(
-        Pin, (Pin.session_id == LiveSession.id) & (Pin.id == (parse_id(raw) or -1))
-    )
-    row = (await ctx.db.execute(stmt)).first()
-    if row is None:
-        await _not_found(ctx)
-    base_slug, session_id, _, _, pin = row
-    if pin is None:
-        raise NotFound(f"no pin {raw!r} in session {session_id}")
-    out = s.PinOut.model_validate(pin)
-    if out.unpinned_at is None:
-        await ctx.writing()
-        now = utcnow()
-        ended = await ctx.db.execute(
-            update(Pin)
-            .where(Pin.id == out.id, Pin.unpinned_at.is_(None))
-            .values(unpinned_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        assert isinstance(ended, CursorResult)
-        if ended.rowcount != 1:  # another call ended it meanwhile
-            out.unpinned_at = await ctx.db.scalar(select(Pin.unpinned_at).where(Pin.id == out.id))
-        else:
-            out.unpinned_at = now
-            ctx.events.append(
-                Event(
-                    type="pin.removed",
-                    base=base_slug,
-                    data={"session_id": session_id, "product_id": out.product_id, "pin_id": out.id},
-                )
-            )
-    return out
+    return await _submit(ctx, _job(ctx, pin_id=parse_id(raw) or -1, pin_raw=raw))
 
 
 ROOM = PREFIX + "/rooms/{key}"
