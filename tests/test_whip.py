@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aioice.ice
 import pytest
 from aiohttp import web
 from aiortc import (
@@ -460,6 +461,50 @@ async def test_a_session_taken_over_before_it_answers_tells_its_sink_once() -> N
 # --- FFmpeg's WHIP muxer -----------------------------------------------------------------------
 
 
+async def ffmpeg_whip(whip: Whip, seconds: int, fps: int) -> asyncio.subprocess.Process:
+    """FFmpeg's own WHIP muxer publishing H.264 + Opus to haifeng/studio-1 for ``seconds``."""
+    return await asyncio.create_subprocess_exec(
+        *(FFMPEG, "-hide_banner", "-loglevel", "warning", "-re"),
+        *("-f", "lavfi", "-i", f"testsrc=size=640x360:rate={fps}"),
+        *("-f", "lavfi", "-i", "sine=frequency=440", "-t", str(seconds)),
+        *("-c:v", "libx264", "-pix_fmt", "yuv420p", "-profile:v", "baseline", "-bf", "0"),
+        *("-g", "60", "-c:a", "libopus", "-ar", "48000", "-ac", "2"),
+        *("-f", "whip", "-authorization", whip.key, whip.url),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def ffmpeg_session(whip: Whip) -> WhipSession:
+    session = await wait_until(
+        lambda: asyncio.sleep(0, next(iter(whip.server.sessions.values()), None)),
+        lambda s: s is not None,
+        within=15,
+    )
+    assert session is not None
+    whip.seen.append(session)
+    return session
+
+
+async def test_ffmpeg_publish_outlives_aioice_consent_expiry(
+    whip: Whip, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FFmpeg's muxer answers no consent checks: with aioice checking every 0.2 s its consent
+    would expire after about 1.2 s; the publish must go on until FFmpeg ends it."""
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.2)
+    encoder = await ffmpeg_whip(whip, seconds=4, fps=30)
+    try:
+        session = await ffmpeg_session(whip)
+        assert await asyncio.wait_for(encoder.wait(), 40) == 0
+    finally:
+        if encoder.returncode is None:
+            encoder.kill()
+            await encoder.wait()
+    assert session.end_reason == "WHIP DELETE"
+    assert session.relay is not None and session.relay.video_frames >= 4 * 30 - 3
+    await wait_until(lambda: asyncio.sleep(0, whip.svc.registry.rooms), lambda r: not r, within=20)
+
+
 async def test_ffmpeg_whip_muxer_publishes_to_hls_and_a_platform(
     whip: Whip, tmp_path: Path
 ) -> None:
@@ -484,24 +529,9 @@ async def test_ffmpeg_whip_muxer_publishes_to_hls_and_a_platform(
         headers={"Authorization": f"Bearer {whip.token}"},
     ) as resp:
         assert resp.status == 201, await resp.text()
-    encoder = await asyncio.create_subprocess_exec(
-        *(FFMPEG, "-hide_banner", "-loglevel", "warning", "-re"),
-        *("-f", "lavfi", "-i", f"testsrc=size=640x360:rate={fps}"),
-        *("-f", "lavfi", "-i", "sine=frequency=440", "-t", str(seconds)),
-        *("-c:v", "libx264", "-pix_fmt", "yuv420p", "-profile:v", "baseline", "-bf", "0"),
-        *("-g", "60", "-c:a", "libopus", "-ar", "48000", "-ac", "2"),
-        *("-f", "whip", "-authorization", whip.key, whip.url),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    encoder = await ffmpeg_whip(whip, seconds, fps)
     try:
-        session = await wait_until(
-            lambda: asyncio.sleep(0, next(iter(whip.server.sessions.values()), None)),
-            lambda s: s is not None,
-            within=15,
-        )
-        assert session is not None
-        whip.seen.append(session)
+        session = await ffmpeg_session(whip)
         await frames(session, video=30, audio=30)
         # Bad requests for the same room meanwhile are refused and disturb nothing.
         _, vp8 = await publisher_offer(vp8_only=True)

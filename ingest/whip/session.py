@@ -4,8 +4,9 @@ A session is the registry's ``Publisher``: a takeover or the end of the live ses
 ``close(reason)``. It also ends on WHIP DELETE, when ICE or DTLS fail, when no connection is
 made within ``Timeouts.connect`` (a publisher that never sends its checks would otherwise
 keep aioice waiting for remote candidates forever) and when media stops for
-``Timeouts.media``. However it ends, the peer connection is closed, every task is awaited
-and the sink hears ``on_end`` exactly once.
+``Timeouts.media``; not on unanswered ICE consent checks (``ingest/whip/consent.py``).
+However it ends, the peer connection is closed, every task is awaited and the sink hears
+``on_end`` exactly once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.exceptions import InvalidStateError
 from aiortc.sdp import candidate_from_sdp
 
+from ingest.whip.consent import stop_consent_checks
 from ingest.whip.relay import MediaRelay
 from ingest.whip.sdp import Fragment, Offer, for_aiortc, restore_answer
 from ingest.whip.tap import FrameTap, install_tap
@@ -174,6 +176,7 @@ class WhipSession:
         state = self.pc.connectionState
         if state == "connected" and not self.connected:
             self.connected = True
+            stop_consent_checks(self.pc, self.label)  # the media watchdog decides instead
             log.info("%s: connected", self.label)
         elif state == "failed":
             self.close("ICE or DTLS failed")
