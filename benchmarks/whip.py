@@ -20,7 +20,7 @@ from pathlib import Path
 
 from benchmarks.cpu import CpuMeter
 from benchmarks.media import encode_once, frame_count, listener_cmd, publisher_cmd
-from benchmarks.procs import Proc, free_port, spawn, wait_for
+from benchmarks.procs import Proc, free_port, spawn, stop_noting, wait_for
 from benchmarks.report import loadavg
 from benchmarks.systems import ROOT, Livebase
 
@@ -99,30 +99,18 @@ def run_whip(system: str, media: Path, frames: int, seconds: float, workdir: Pat
     auth = ["-authorization", key] if key else []
     command = publisher_cmd(media, url, muxer="whip", options=auth)
     publisher = spawn(command, "publisher", stderr=workdir / "publisher.log")
-    deadline = time.monotonic() + seconds + 90
-    complete = False
-    next_sample = 0.0
-    while time.monotonic() < deadline:
-        if time.monotonic() >= next_sample:
-            meter.sample()
-            next_sample = time.monotonic() + 1.0
-        if not publisher.running and not listener.running:
-            complete = True
-            break
-        time.sleep(0.05)
+    complete = meter.sample_until(
+        lambda: not publisher.running and not listener.running,
+        deadline=time.monotonic() + seconds + 90,
+        poll=0.05,
+    )
     window = time.monotonic() - meter.start_time
     cpu = meter.stop(server.poll())
     if livebase is not None:
         livebase.stop()
     else:
         server.stop()
-    notes = []
-    for proc in (publisher, listener):
-        if proc.running:
-            notes.append(f"{proc.name} still running at the deadline")
-        proc.stop()
-        if proc.result and proc.result.code != 0:
-            notes.append(f"{proc.name} exited with {proc.result.code}")
+    notes = stop_noting([publisher, listener])
     assert publisher.ended is not None
     return WhipResult(
         system=system,
