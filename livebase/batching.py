@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -82,6 +83,16 @@ class BatchWriter(ABC, Generic[JobT, ResultT]):
             for _, future in self._waiting:
                 future.cancel()
             self._waiting.clear()
+
+    @asynccontextmanager
+    async def running(self, name: str) -> AsyncIterator[None]:
+        """:meth:`run` as a task named ``name`` for the block's length; stopped at its end."""
+        task = asyncio.create_task(self.run(), name=name)
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.wait([task])
 
     async def _apply(self, batch: list[tuple[JobT, asyncio.Future[ResultT]]]) -> None:
         try:

@@ -59,12 +59,8 @@ async def _run(writer: _ListWriter, jobs: list[str]) -> list[str | BaseException
     """Submit every job before the writer starts, so that they make up batches together."""
     calls = [asyncio.create_task(writer.submit(j)) for j in jobs]
     await asyncio.sleep(0)
-    running = asyncio.create_task(writer.run())
-    try:
+    async with writer.running("test-writer"):
         return await asyncio.gather(*calls, return_exceptions=True)
-    finally:
-        running.cancel()
-        await asyncio.wait([running])
 
 
 async def test_waiting_jobs_commit_in_batches_of_at_most_max_batch() -> None:
@@ -112,12 +108,10 @@ async def test_a_failed_announcement_fails_only_the_jobs_that_had_news() -> None
 async def test_stopping_the_writer_cancels_every_waiting_caller() -> None:
     writer = _ListWriter(max_batch=1)
     writer.gate = asyncio.Event()  # the first batch's commit never ends
-    running = asyncio.create_task(writer.run())
-    calls = [asyncio.create_task(writer.submit(j)) for j in ("a", "b", "c")]
-    await writer.committing.wait()
-    assert repr(writer) == "<_ListWriter 2 waiting>"
-    running.cancel()
-    await asyncio.wait([running])
+    async with writer.running("test-writer"):
+        calls = [asyncio.create_task(writer.submit(j)) for j in ("a", "b", "c")]
+        await writer.committing.wait()
+        assert repr(writer) == "<_ListWriter 2 waiting>"
     # the batch being committed and the jobs still queued are all answered
     done, pending = await asyncio.wait(calls, timeout=5)
     assert not pending and all(c.cancelled() for c in done)

@@ -323,10 +323,6 @@ PIN_WRITER = web.AppKey("pin_writer", PinWriter)
 async def pin_writer_ctx(app: web.Application) -> AsyncIterator[None]:
     """Owns the pin writer's task; stops after the server has stopped taking calls."""
     writer = PinWriter(app[DB_SESSIONS], app[BUS], app[WRITE_QUEUE])
-    task = asyncio.create_task(writer.run(), name="pin-writer")
     app[PIN_WRITER] = writer
-    try:
+    async with writer.running("pin-writer"):
         yield
-    finally:
-        task.cancel()
-        await asyncio.wait([task])
