@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = ["TICK", "CpuMeter", "Reaped", "read_stat", "reap", "tree_cpu", "tree_pids"]
@@ -120,6 +121,19 @@ class CpuMeter:
             self.trace.append((now, cpu - self.start_cpu, n))
             self.peak_processes = max(self.peak_processes, n)
         return cpu - self.start_cpu
+
+    def sample_until(self, done: Callable[[], bool], deadline: float, poll: float) -> bool:
+        """Sample once a second while waiting for ``done()`` (checked every ``poll`` seconds)
+        or the ``time.monotonic()`` deadline; whether ``done()`` came first."""
+        next_sample = 0.0
+        while time.monotonic() < deadline:
+            if time.monotonic() >= next_sample:
+                self.sample()
+                next_sample = time.monotonic() + 1.0
+            if done():
+                return True
+            time.sleep(poll)
+        return False
 
     def stop(self, reaped: Reaped | None = None) -> float:
         """CPU seconds since the start: from /proc while the root lives, or from its wait4."""

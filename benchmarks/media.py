@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ __all__ = [
     "FFMPEG",
     "FFPROBE",
     "InputInfo",
+    "encode_once",
     "frame_count",
     "hls_duration",
     "listener_cmd",
@@ -36,29 +38,25 @@ class InputInfo:
     size: str
 
 
-def make_input(seconds: int = 60, name: str = "input-1080p30-6M") -> Path:
-    """1920x1080 30 fps H.264 CBR 6 Mbit/s, keyframe every 2 s, AAC 128k, in FLV: what the
-    issue asks for, and what OBS sends with the recommended settings. Encoded once."""
+def encode_once(name: str, size: str, seconds: int, codecs: list[str]) -> Path:
+    """The test pattern at ``size``, 30 fps, with a 440 Hz tone, ``seconds`` long, encoded
+    with ``codecs`` (codec options, and the format where the name's suffix does not say it)
+    into the cache as ``name``; encoded once, later calls find the file."""
     CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"{name}-{seconds}s.flv"
+    path = CACHE / name
     if path.exists():
         return path
-    tmp = path.with_suffix(".tmp.flv")
-    # Moving noise over the test pattern keeps x264 busy, so the stream is 6 Mbit/s of real
-    # picture (like a camera), not a few kbit/s padded with filler.
+    tmp = path.with_suffix(".tmp" + path.suffix)  # a killed encode leaves no input behind
+    # Moving noise over the test pattern keeps x264 busy, so the stream carries its full
+    # bitrate of real picture (like a camera), not a few kbit/s padded with filler.
     subprocess.run(
         [
             FFMPEG,
             *["-hide_banner", "-loglevel", "error", "-y"],
-            *["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30,noise=alls=10:allf=t"],
+            *["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30,noise=alls=10:allf=t"],
             *["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"],
             *["-t", str(seconds)],
-            *["-c:v", "libx264", "-preset", "veryfast"],
-            *["-profile:v", "high", "-pix_fmt", "yuv420p"],
-            *["-b:v", "6M", "-minrate", "6M", "-maxrate", "6M", "-bufsize", "6M"],
-            *["-x264-params", "nal-hrd=cbr:force-cfr=1"],
-            *["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"],
-            *["-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "flv"],
+            *codecs,
             str(tmp),
         ],
         check=True,
@@ -66,6 +64,20 @@ def make_input(seconds: int = 60, name: str = "input-1080p30-6M") -> Path:
     )
     tmp.rename(path)
     return path
+
+
+def make_input(seconds: int = 60, name: str = "input-1080p30-6M") -> Path:
+    """1920x1080 30 fps H.264 CBR 6 Mbit/s, keyframe every 2 s, AAC 128k, in FLV: what the
+    issue asks for, and what OBS sends with the recommended settings. Encoded once."""
+    codecs = [
+        *["-c:v", "libx264", "-preset", "veryfast"],
+        *["-profile:v", "high", "-pix_fmt", "yuv420p"],
+        *["-b:v", "6M", "-minrate", "6M", "-maxrate", "6M", "-bufsize", "6M"],
+        *["-x264-params", "nal-hrd=cbr:force-cfr=1"],
+        *["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"],
+        *["-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "flv"],
+    ]
+    return encode_once(f"{name}-{seconds}s.flv", "1920x1080", seconds, codecs)
 
 
 def probe_input(path: Path) -> InputInfo:
@@ -122,16 +134,18 @@ def hls_duration(playlist: Path) -> float:
     return total
 
 
-def publisher_cmd(flv: Path, url: str) -> list[str]:
-    """Publish as OBS does: H.264 + AAC in FLV over RTMP, each frame sent when it is due.
-    ffmpeg would otherwise send the first 0.5 s at once, which an encoder fed by a camera
-    cannot, and which would flatter every latency; a burst of 0 means the default (0.5 s)
-    to this ffmpeg, hence 1 ms."""
+def publisher_cmd(
+    media: Path, url: str, *, muxer: str = "flv", options: Sequence[str] = ()
+) -> list[str]:
+    """Publish as OBS does: by default H.264 + AAC in FLV over RTMP (``muxer="whip"`` with its
+    ``options`` for WHIP), each frame sent when it is due. ffmpeg would otherwise send the
+    first 0.5 s at once, which an encoder fed by a camera cannot, and which would flatter
+    every latency; a burst of 0 means the default (0.5 s) to this ffmpeg, hence 1 ms."""
     return [
         FFMPEG,
         *["-hide_banner", "-loglevel", "error"],
-        *["-re", "-readrate_initial_burst", "0.001", "-i", str(flv)],
-        *["-c", "copy", "-f", "flv"],
+        *["-re", "-readrate_initial_burst", "0.001", "-i", str(media)],
+        *["-c", "copy", "-f", muxer, *options],
         url,
     ]
 

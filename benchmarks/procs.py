@@ -24,6 +24,7 @@ __all__ = [
     "port_listening",
     "spawn",
     "stop_all",
+    "stop_noting",
     "wait_for",
 ]
 
@@ -71,6 +72,19 @@ class Proc:
             self.wait(10)
         assert self.result is not None, f"{self.name} (pid {self.pid}) did not die"
         return self.result
+
+
+def stop_noting(procs: Sequence[Proc]) -> list[str]:
+    """Stop each process; a note for each one still running at the deadline (it is stopped
+    now) and for each one that exited with an error."""
+    notes = []
+    for proc in procs:
+        if proc.running:
+            notes.append(f"{proc.name} still running at the deadline")
+        proc.stop()
+        if proc.result and proc.result.code != 0:
+            notes.append(f"{proc.name} exited with {proc.result.code}")
+    return notes
 
 
 def spawn(

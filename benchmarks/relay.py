@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmarks.cpu import TICK, CpuMeter
 from benchmarks.media import InputInfo, frame_count, listener_cmd, publisher_cmd
-from benchmarks.procs import free_port, spawn, wait_for
+from benchmarks.procs import free_port, spawn, stop_noting, wait_for
 from benchmarks.profile import record
 from benchmarks.report import loadavg
 from benchmarks.systems import System
@@ -69,33 +69,21 @@ def run_relay(
     spy = None
     if profile is not None:
         spy = record(system.proc.pid, media.seconds, profile, workdir / "py-spy.log")
-    deadline = time.monotonic() + media.seconds + 90
-    complete = False
-    next_sample = 0.0
-    while time.monotonic() < deadline:
-        if time.monotonic() >= next_sample:
-            meter.sample()
-            next_sample = time.monotonic() + 1.0
-        if (
+    complete = meter.sample_until(
+        lambda: (
             not publisher.running
             and not any(listener.running for listener in listeners)
             and system.hls_finished(LABEL)
-        ):
-            complete = True
-            break
-        time.sleep(0.05)
+        ),
+        deadline=time.monotonic() + media.seconds + 90,
+        poll=0.05,
+    )
     window = time.monotonic() - meter.start_time
     cpu = meter.stop(system.proc.poll())
     lifetime = system.stop().cpu
-    notes = []
     if spy is not None:
         spy.wait(30)
-    for proc in [publisher, *listeners, *([spy] if spy else [])]:
-        if proc.running:
-            notes.append(f"{proc.name} still running at the deadline")
-        proc.stop()
-        if proc.result and proc.result.code != 0:
-            notes.append(f"{proc.name} exited with {proc.result.code}")
+    notes = stop_noting([publisher, *listeners, *([spy] if spy else [])])
     recording = system.recording(LABEL)
     assert publisher.ended is not None
     return RelayResult(

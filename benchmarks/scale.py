@@ -97,18 +97,14 @@ def run_scale(
     spy = (
         record(system.proc.pid, media.seconds, profile, workdir / "py-spy.log") if profile else None
     )
-    deadline = time.monotonic() + media.seconds + 120
-    complete, next_sample = False, 0.0
-    while time.monotonic() < deadline:
-        if time.monotonic() >= next_sample:
-            meter.sample()
-            next_sample = time.monotonic() + 1.0
-        if not any(p.running for p in publishers):
-            ends = sum(1 for ev in events for e in read_events(ev) if e["ev"] == "end")
-            if ends >= 2 * n and all(system.hls_finished(label) for label in labels):
-                complete = True
-                break
-        time.sleep(0.2)
+
+    def done() -> bool:
+        if any(p.running for p in publishers):
+            return False
+        ends = sum(1 for ev in events for e in read_events(ev) if e["ev"] == "end")
+        return ends >= 2 * n and all(system.hls_finished(label) for label in labels)
+
+    complete = meter.sample_until(done, deadline=time.monotonic() + media.seconds + 120, poll=0.2)
     window = time.monotonic() - meter.start_time
     busy = machine.busy()
     cpu = meter.stop(system.proc.poll())

@@ -13,15 +13,14 @@ video frames the destination recorded.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.cpu import CpuMeter
-from benchmarks.media import CACHE, FFMPEG, frame_count, listener_cmd
-from benchmarks.procs import Proc, free_port, spawn, wait_for
+from benchmarks.media import encode_once, frame_count, listener_cmd, publisher_cmd
+from benchmarks.procs import Proc, free_port, spawn, stop_noting, wait_for
 from benchmarks.report import loadavg
 from benchmarks.systems import ROOT, Livebase
 
@@ -48,40 +47,14 @@ class WhipResult:
 def make_whip_input(seconds: int) -> Path:
     """1280x720 30 fps H.264 (Constrained Baseline, no B-frames, as WebRTC encoders send it),
     2.5 Mbit/s, keyframe every 2 s, and Opus 48 kHz stereo, in Matroska. Encoded once."""
-    CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"whip-720p30-{seconds}s.mkv"
-    if path.exists():
-        return path
-    tmp = path.with_suffix(".tmp.mkv")
-    subprocess.run(
-        [
-            FFMPEG,
-            *["-hide_banner", "-loglevel", "error", "-y"],
-            *["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30,noise=alls=10:allf=t"],
-            *["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"],
-            *["-t", str(seconds)],
-            *["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "baseline"],
-            *["-pix_fmt", "yuv420p", "-bf", "0"],
-            *["-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "2500k"],
-            *["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"],
-            *["-c:a", "libopus", "-b:a", "96k", "-ar", "48000", "-ac", "2"],
-            str(tmp),
-        ],
-        check=True,
-        timeout=1800,
-    )
-    tmp.rename(path)
-    return path
-
-
-def _publisher(media: Path, url: str, key: str | None) -> list[str]:
-    auth = ["-authorization", key] if key else []
-    return [
-        FFMPEG,
-        *["-hide_banner", "-loglevel", "error"],
-        *["-re", "-readrate_initial_burst", "0.001", "-i", str(media)],
-        *["-c", "copy", "-f", "whip", *auth, url],
+    codecs = [
+        *["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "baseline"],
+        *["-pix_fmt", "yuv420p", "-bf", "0"],
+        *["-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "2500k"],
+        *["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"],
+        *["-c:a", "libopus", "-b:a", "96k", "-ar", "48000", "-ac", "2"],
     ]
+    return encode_once(f"whip-720p30-{seconds}s.mkv", "1280x720", seconds, codecs)
 
 
 def _start_naive(workdir: Path, dest: int) -> tuple[Proc, str]:
@@ -123,31 +96,21 @@ def run_whip(system: str, media: Path, frames: int, seconds: float, workdir: Pat
     else:
         server, url = _start_naive(workdir, dest)
     meter = CpuMeter(server.pid)
-    publisher = spawn(_publisher(media, url, key), "publisher", stderr=workdir / "publisher.log")
-    deadline = time.monotonic() + seconds + 90
-    complete = False
-    next_sample = 0.0
-    while time.monotonic() < deadline:
-        if time.monotonic() >= next_sample:
-            meter.sample()
-            next_sample = time.monotonic() + 1.0
-        if not publisher.running and not listener.running:
-            complete = True
-            break
-        time.sleep(0.05)
+    auth = ["-authorization", key] if key else []
+    command = publisher_cmd(media, url, muxer="whip", options=auth)
+    publisher = spawn(command, "publisher", stderr=workdir / "publisher.log")
+    complete = meter.sample_until(
+        lambda: not publisher.running and not listener.running,
+        deadline=time.monotonic() + seconds + 90,
+        poll=0.05,
+    )
     window = time.monotonic() - meter.start_time
     cpu = meter.stop(server.poll())
     if livebase is not None:
         livebase.stop()
     else:
         server.stop()
-    notes = []
-    for proc in (publisher, listener):
-        if proc.running:
-            notes.append(f"{proc.name} still running at the deadline")
-        proc.stop()
-        if proc.result and proc.result.code != 0:
-            notes.append(f"{proc.name} exited with {proc.result.code}")
+    notes = stop_noting([publisher, listener])
     assert publisher.ended is not None
     return WhipResult(
         system=system,

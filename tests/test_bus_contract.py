@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -19,8 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
-import redis.exceptions
-from redis.asyncio import Redis
+from bus_support import REDIS_URL, delete_prefix, new_prefix, redis_or_skip
 
 from livebase.bus import (
     BusClosedError,
@@ -38,7 +35,6 @@ from livebase.bus import (
 from livebase.bus.base import parse_message_id
 from livebase.bus.constants import FIELD_EVENT
 
-REDIS_URL = os.environ.get("LIVEBASE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 STREAM = "domain"
 GROUP = "projector"
 # Idle threshold for claims: long enough that a fresh delivery is never "stale" by accident.
@@ -65,25 +61,6 @@ class Harness:
     extra: list[EventBus] = field(default_factory=list)
 
 
-async def _redis_or_skip() -> Redis:
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-        await client.aclose()
-        reason = f"Redis at {REDIS_URL} is unreachable: {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must run every bus variant")
-        pytest.skip(reason)
-    return client
-
-
-async def _delete_prefix(client: Redis, prefix: str) -> None:
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
-    for start in range(0, len(keys), 500):
-        await client.delete(*keys[start : start + 500])
-
-
 @pytest.fixture(params=["memory", "redis"])
 async def h(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     if request.param == "memory":
@@ -106,8 +83,8 @@ async def h(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
             await bus.close()
         return
 
-    client = await _redis_or_skip()
-    prefix = f"livebase-test:{uuid.uuid4().hex}:"
+    client = await redis_or_skip()
+    prefix = new_prefix()
 
     async def sleep(ms: int) -> None:
         await asyncio.sleep(ms / 1000 + 0.02)
@@ -125,7 +102,7 @@ async def h(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     finally:
         for bus in [harness.bus, *harness.extra]:
             await bus.close()
-        await _delete_prefix(client, prefix)
+        await delete_prefix(client, prefix)
         await client.aclose()
 
 
@@ -501,8 +478,8 @@ async def test_memory_ids_grow_when_the_clock_stalls_or_steps_back() -> None:
 
 
 async def test_redis_bus_leaves_a_caller_owned_client_open() -> None:
-    client = await _redis_or_skip()
-    bus = RedisStreamsBus(client, key_prefix=f"livebase-test:{uuid.uuid4().hex}:")
+    client = await redis_or_skip()
+    bus = RedisStreamsBus(client, key_prefix=new_prefix())
     await bus.close()
     assert await client.ping()
     await client.aclose()

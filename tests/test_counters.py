@@ -1,13 +1,12 @@
 """Live counters: one contract for the in-process and the Redis store, and the API over them.
 
-The Redis variant uses ``LIVEBASE_TEST_REDIS_URL`` under a random key prefix of its own and
-deletes exactly its keys afterwards, like tests/test_bus_contract.py.
+The Redis variant runs under a random key prefix of its own and deletes exactly its keys
+afterwards (``bus_support``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,10 +14,9 @@ from typing import Any
 
 import orjson
 import pytest
-import redis.exceptions
 from api_support import World
+from bus_support import delete_prefix, new_prefix, redis_or_skip
 from events_support import event, live_session, post_events
-from redis.asyncio import Redis
 
 from analytics.aggregate import Accumulator
 from analytics.constants import base_scope, session_scope
@@ -30,7 +28,6 @@ from analytics.schemas import AnalyticsEvent, parse_event
 from livebase.api.analytics_ctx import COUNTERS
 from livebase.api.state import BUS, DB_SESSIONS, SETTINGS
 
-REDIS_URL = os.environ.get("LIVEBASE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 NOW = datetime.now(UTC).replace(second=30, microsecond=0)
 
 
@@ -48,30 +45,15 @@ SESSIONS = {
 }
 
 
-async def redis_or_skip() -> Redis:
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-        await client.aclose()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable: {exc}")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc}")
-    return client
-
-
 @pytest.fixture(params=["memory", "redis"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[LiveCounters]:
     if request.param == "memory":
         yield MemoryCounters()
         return
     client = await redis_or_skip()
-    prefix = f"livebase-test:{uuid.uuid4().hex}:"
-    counters = RedisCounters(client, prefix=prefix)
-    yield counters
-    keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=500)]
-    if keys:
-        await client.delete(*keys)
+    prefix = new_prefix()
+    yield RedisCounters(client, prefix=prefix)
+    await delete_prefix(client, prefix)
     await client.aclose()
 
 

@@ -8,7 +8,6 @@ insert, and only after the commit tells analytics (``order.paid``, ``order.refun
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -144,15 +143,10 @@ async def shops_ctx(app: web.Application) -> AsyncIterator[None]:
     window = timedelta(minutes=settings.attribution_window_minutes)
     kept = timedelta(days=settings.webhook_receipt_days)
     writer = OrderWriter(app[DB_SESSIONS], window, announce, receipts_kept=kept)
-    task = asyncio.create_task(writer.run(), name="order-writer")
-    async with aiohttp.ClientSession(timeout=timeout) as http:
+    async with aiohttp.ClientSession(timeout=timeout) as http, writer.running("order-writer"):
         app[SHOPS] = ShopAdapters(vault, http)
         app[ORDER_WRITER] = writer
-        try:
-            yield
-        finally:
-            task.cancel()
-            await asyncio.wait([task])
+        yield
 
 
 def to_incoming(order: PlatformOrder) -> IncomingOrder:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from livebase.api import schemas as s
 from livebase.api.state import BUS, DB_SESSIONS, WRITE_QUEUE, WriteTurn
 from livebase.auth import Principal
+from livebase.batching import BatchWriter, Committed
 from livebase.bus import STREAM_DOMAIN, Event, EventBus
 from livebase.db.models import (
     Base,
@@ -100,7 +101,6 @@ class PinJob:
 Outcome = s.PinOut | None | ApiError
 # The batch's products by (session, product) in the session's lineup: stock and GI claim.
 Lineup = dict[tuple[int, int], tuple[int, GiClaimRecord | None]]
-_Waiting = tuple[PinJob, "asyncio.Future[s.PinOut | None]"]
 
 
 @dataclass(slots=True)
@@ -150,8 +150,12 @@ def _check_pinnable(product_id: int, stock: int, claim: GiClaimRecord | None) ->
         )
 
 
-class PinWriter:
-    """Owns the pins' write transactions; start with :meth:`run` as a task, one per app."""
+class PinWriter(BatchWriter[PinJob, s.PinOut | None]):
+    """Owns the pins' write transactions; start with :meth:`run` as a task, one per app.
+
+    :meth:`submit` gives the pin as committed, or None when the job's session is not there
+    for its caller.
+    """
 
     def __init__(
         self,
@@ -161,77 +165,12 @@ class PinWriter:
         *,
         max_batch: int = MAX_BATCH,
     ) -> None:
+        super().__init__(max_batch=max_batch, log=log, what="pin")
         self._sessions = sessions
         self._bus = bus
         self._write_lock = write_lock
-        self._max_batch = max_batch
-        self._waiting: list[_Waiting] = []
-        self._wake = asyncio.Event()
-        self.batches = 0  # committed transactions, for tests and metrics
 
-    def __repr__(self) -> str:
-        return f"<PinWriter {len(self._waiting)} waiting>"
-
-    async def submit(self, job: PinJob) -> s.PinOut | None:
-        """The pin as committed; None when the job's session is not there for its caller."""
-        future: asyncio.Future[s.PinOut | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((job, future))
-        self._wake.set()
-        return await future
-
-    async def run(self) -> None:
-        try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while self._waiting:
-                    batch = self._waiting[: self._max_batch]
-                    del self._waiting[: self._max_batch]
-                    await self._apply(batch)
-        finally:
-            for _, future in self._waiting:
-                future.cancel()
-            self._waiting.clear()
-
-    async def _apply(self, batch: list[_Waiting]) -> None:
-        try:
-            outcomes, events = await self._commit([job for job, _ in batch])
-        except asyncio.CancelledError:
-            for _, future in batch:
-                future.cancel()
-            raise
-        except Exception as exc:
-            if len(batch) > 1:
-                # Something no rule foresaw: apply the jobs one by one, so that only the one
-                # that causes it fails.
-                log.warning("pin batch of %d failed (%r); applying one by one", len(batch), exc)
-                for one in batch:
-                    await self._apply([one])
-                return
-            future = batch[0][1]
-            if not future.done():
-                future.set_exception(exc)
-            return
-        published: Exception | None = None
-        if events:
-            try:
-                await self._bus.publish_many(STREAM_DOMAIN, [e for _, e in events])
-            except Exception as exc:  # stored, but the viewers did not hear of it: say so
-                published = exc
-        failed = {i for i, _ in events} if published is not None else set()
-        for i, ((_, future), outcome) in enumerate(zip(batch, outcomes, strict=True)):
-            if future.done():  # the call went away; its pin is stored all the same
-                continue
-            if isinstance(outcome, ApiError):
-                future.set_exception(outcome)
-            elif published is not None and i in failed:
-                future.set_exception(published)
-            else:
-                future.set_result(outcome)
-
-    async def _commit(
-        self, jobs: Sequence[PinJob]
-    ) -> tuple[list[Outcome], list[tuple[int, Event]]]:
+    async def _commit(self, jobs: Sequence[PinJob]) -> Committed[s.PinOut | None]:
         turn = WriteTurn(self._write_lock)
         try:
             async with self._sessions() as db, db.begin():
@@ -240,11 +179,14 @@ class PinWriter:
                 await self._write(db, plan)
         finally:
             turn.release()
-        self.batches += 1
-        events = [
-            (i, Event(type=kind, base=slug, data=data)) for i, kind, slug, data in plan.events
-        ]
-        return plan.outcomes, events
+        if not plan.events:
+            return Committed(plan.outcomes)
+        events = [Event(type=kind, base=slug, data=data) for _, kind, slug, data in plan.events]
+
+        async def publish() -> None:  # the viewers' hub and the HLS cue writer follow these
+            await self._bus.publish_many(STREAM_DOMAIN, events)
+
+        return Committed(plan.outcomes, publish, frozenset(i for i, *_ in plan.events))
 
     async def _plan(self, db: AsyncSession, jobs: Sequence[PinJob]) -> _Plan:
         session_ids = {j.session_id for j in jobs}
@@ -381,10 +323,6 @@ PIN_WRITER = web.AppKey("pin_writer", PinWriter)
 async def pin_writer_ctx(app: web.Application) -> AsyncIterator[None]:
     """Owns the pin writer's task; stops after the server has stopped taking calls."""
     writer = PinWriter(app[DB_SESSIONS], app[BUS], app[WRITE_QUEUE])
-    task = asyncio.create_task(writer.run(), name="pin-writer")
     app[PIN_WRITER] = writer
-    try:
+    async with writer.running("pin-writer"):
         yield
-    finally:
-        task.cancel()
-        await asyncio.wait([task])

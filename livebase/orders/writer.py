@@ -17,7 +17,6 @@ SKU row locks.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,8 +26,9 @@ from sqlalchemy import CursorResult, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from livebase.batching import BatchWriter, Committed
 from livebase.db.models import WebhookReceipt, utcnow
-from livebase.errors import ApiError, Conflict
+from livebase.errors import Conflict
 from livebase.orders.intake import Delivery, Outcome, apply_batch
 from livebase.orders.model import IntakeResult, OrderNews
 
@@ -37,11 +37,14 @@ MAX_BATCH = 500
 INSERT_ATTEMPTS = 3
 PRUNE_EVERY = 3600.0  # seconds between deletions of old webhook receipts
 Announce = Callable[[list[OrderNews]], Awaitable[None]]
-_Job = tuple[Delivery, "asyncio.Future[IntakeResult | None]"]
 
 
-class OrderWriter:
-    """Owns the intake's write transactions; start with :meth:`run` as a task, one per app."""
+class OrderWriter(BatchWriter[Delivery, IntakeResult | None]):
+    """Owns the intake's write transactions; start with :meth:`run` as a task, one per app.
+
+    :meth:`submit` stores a delivery and gives its result once committed, None for a replay;
+    a refused delivery raises its ApiError.
+    """
 
     def __init__(
         self,
@@ -52,42 +55,16 @@ class OrderWriter:
         receipts_kept: timedelta = timedelta(days=7),
         max_batch: int = MAX_BATCH,
     ) -> None:
+        super().__init__(max_batch=max_batch, log=log, what="order")
         self._sessions = sessions
         self._window = window
         self._announce = announce
         self._receipts_kept = receipts_kept
         self._pruned_at: float | None = None
-        self._max_batch = max_batch
-        self._waiting: list[_Job] = []
-        self._wake = asyncio.Event()
-        self.batches = 0  # committed transactions, for tests and metrics
 
-    def __repr__(self) -> str:
-        return f"<OrderWriter {len(self._waiting)} waiting>"
-
-    async def submit(self, delivery: Delivery) -> IntakeResult | None:
-        """Store the delivery; its result once committed, None for a replay (or an ApiError)."""
-        future: asyncio.Future[IntakeResult | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((delivery, future))
-        self._wake.set()
-        return await future
-
-    async def run(self) -> None:
-        try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while self._waiting:
-                    jobs = self._waiting[: self._max_batch]
-                    del self._waiting[: self._max_batch]
-                    await self._apply(jobs)
-                due = self._pruned_at is None or time.monotonic() - self._pruned_at > PRUNE_EVERY
-                if due:
-                    await self._prune_quietly()
-        finally:
-            for _, future in self._waiting:
-                future.cancel()
-            self._waiting.clear()
+    async def _after_drain(self) -> None:
+        if self._pruned_at is None or time.monotonic() - self._pruned_at > PRUNE_EVERY:
+            await self._prune_quietly()
 
     async def prune(self) -> int:
         """Delete the receipts of deliveries older than a platform retries; how many went.
@@ -114,49 +91,21 @@ class OrderWriter:
             if gone:
                 log.info("deleted %d webhook receipts older than %s", gone, self._receipts_kept)
 
-    async def _apply(self, jobs: list[_Job]) -> None:
-        try:
-            outcomes = await self._commit([d for d, _ in jobs])
-        except asyncio.CancelledError:
-            for _, future in jobs:
-                future.cancel()
-            raise
-        except Exception as exc:
-            if len(jobs) > 1:
-                # Something no rule foresaw: apply the deliveries one by one, so that only
-                # the one that causes it fails.
-                log.warning("order batch of %d failed (%r); applying one by one", len(jobs), exc)
-                for job in jobs:
-                    await self._apply([job])
-                return
-            _, future = jobs[0]
-            if not future.done():
-                future.set_exception(exc)
-            return
+    async def _commit(self, deliveries: Sequence[Delivery]) -> Committed[IntakeResult | None]:
+        outcomes = await self._store(deliveries)
         news = [n for o in outcomes if isinstance(o, IntakeResult) for n in o.news]
-        announced: Exception | None = None
-        if news:
-            try:
-                await self._announce(news)
-            except Exception as exc:  # stored, but analytics did not hear of it: say so
-                announced = exc
-        for (_, future), outcome in zip(jobs, outcomes, strict=True):
-            if future.done():  # the request went away; its delivery is stored all the same
-                continue
-            if isinstance(outcome, ApiError):
-                future.set_exception(outcome)
-            elif announced is not None and isinstance(outcome, IntakeResult) and outcome.news:
-                future.set_exception(announced)
-            else:
-                future.set_result(outcome)
+        if not news:
+            return Committed(outcomes)
+        announcing = frozenset(
+            i for i, o in enumerate(outcomes) if isinstance(o, IntakeResult) and o.news
+        )
+        return Committed(outcomes, lambda: self._announce(news), announcing)
 
-    async def _commit(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+    async def _store(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         for attempt in range(1, INSERT_ATTEMPTS + 1):
             try:
                 async with self._sessions() as db, db.begin():
-                    outcomes = await apply_batch(db, deliveries, self._window)
-                self.batches += 1
-                return outcomes
+                    return await apply_batch(db, deliveries, self._window)
             except IntegrityError as exc:
                 # Another process inserted one of the batch's new orders first; the next
                 # attempt sees it and advances it instead.

@@ -2,55 +2,33 @@
 bus's deliveries through ``parse_checked`` take, with the same warnings, on the in-process bus
 and on Redis.
 
-The Redis variant uses ``LIVEBASE_TEST_REDIS_URL`` under a random key prefix of its own and
-deletes exactly its keys afterwards, like tests/test_bus_contract.py.
+The Redis variant runs under a key prefix of its own (``bus_support``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
-import redis.exceptions
-from redis.asyncio import Redis
+from bus_support import BUS_KINDS, bus_of_kind
 
 from analytics.consumer import parse_checked, parse_entries
 from analytics.fastpath import check_packed
-from livebase.bus import Event, EventBus, InProcessBus, RedisStreamsBus
+from livebase.bus import Event, EventBus
 
-REDIS_URL = os.environ.get("LIVEBASE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 STREAM = "analytics"
 NOW = datetime.now(UTC).replace(microsecond=250000)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=BUS_KINDS)
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[EventBus]:
-    if request.param == "memory":
-        async with InProcessBus() as memory:
-            yield memory
-        return
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-        await client.aclose()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable: {exc}")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc}")
-    prefix = f"livebase-test:{uuid.uuid4().hex}:"
-    async with RedisStreamsBus(REDIS_URL, key_prefix=prefix) as on_redis:
-        yield on_redis
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    async with bus_of_kind(request.param) as on_kind:
+        yield on_kind
 
 
 def flat(n: int, kind: str = "viewer.heartbeat", **changes: Any) -> dict[str, Any]:
