@@ -7,10 +7,12 @@ that derives them from the session sets must give the same rows.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from alembic import command
 from api_support import World
 from events_support import LiveRef, live_session
@@ -167,3 +169,38 @@ async def test_the_migration_derives_the_day_sets_of_what_was_counted(world: Wor
         await conn.run_sync(down)
     await upgrade(engine)
     assert await day_tables(db) == counted
+
+
+async def test_a_click_and_its_payment_in_two_racing_transactions_make_one_click_buyer(
+    world: World, database_url: str
+) -> None:
+    """Two consumers store v1's click (session a) and its payment (session b) at once, each
+    looking for the other's row of the same day: the per-day lock makes the payment wait until
+    the click commits, and then find it. (SQLite writes one transaction at a time.)"""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("only PostgreSQL runs two writing transactions at once")
+    a, b = await two_sessions(world)
+    db = world.api.app[DB_SESSIONS]
+    now, skew = MIDNIGHT + timedelta(days=2), timedelta(days=3)
+    clicked = raw("product.clicked", a, MIDNIGHT + 4 * M, viewer_id="v1", product_id=7)
+    click = parse_event(clicked, now=now, max_skew=skew)
+    payment = parse_event(paid(b, MIDNIGHT + 5 * M, "o1", "v1"), now=now, max_skew=skew)
+
+    async def store(event: AnalyticsEvent, before_commit: asyncio.Event | None) -> None:
+        async with db() as session, session.begin():
+            known = await SessionDirectory().lookup(session, {event.session_id})
+            await apply_events(session, [event], known)
+            if before_commit is not None:
+                await before_commit.wait()
+
+    release = asyncio.Event()
+    first = asyncio.create_task(store(click, release))
+    await asyncio.sleep(0.3)  # the click is stored, not committed
+    second = asyncio.create_task(store(payment, None))
+    await asyncio.sleep(0.5)  # without the lock the payment would commit now, seeing no click
+    release.set()
+    await asyncio.gather(first, second)
+    _, counts = await day_tables(db)
+    host, base = a.host_id, world.ids["haifeng.base"]
+    for scope, scope_id in (("host", host), ("base", base)):
+        assert counts.get((DAY, scope, scope_id, "click_buyer")) == 1, (scope, counts)
