@@ -1,0 +1,211 @@
+"""The recompute of a sealed day: a UTC day that ended before the prune's horizon.
+
+Ingest refuses an event older than the lateness window, and the prune
+(:func:`~analytics.rollup_store.forget_before`) drops the ledger and presence rows of the
+minutes before its horizon (:func:`~analytics.rollup_store.prune_horizon`): no event can reach
+a day that ended before it any more, and the rows only such events could need are dropped
+anyway. So the recompute of a sealed day writes
+
+* no ledger rows: the day's event ids are told apart in the archive itself, and against the
+  ids the ledger still holds for other days (another day's event under the same id, counted
+  first, as the live consumer would have found it);
+* no presence rows: a minute's ``viewers`` is the number of distinct viewers the group-by
+  finds in it;
+* the session-set members the day adds, as the live consumer does: week rankings and
+  city-wide reports count unions of them across days and bases, and they tell a later day's
+  members from this day's;
+* the day sets (:mod:`analytics.day_sets`) of the local days the UTC day touches, derived
+  column-wise from the session sets: the counters alone for a local day that ended before the
+  horizon too (its member rows only tell whether a member joining the day is new, or a click
+  buyer, and no event can ask that any more), the counters and the member rows, as the live
+  consumer leaves them, for a local day still open.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from analytics.day_sets import COLUMNS, add_counts, write_rows
+from analytics.directory import SessionDirectory
+from analytics.inserts import bulk_insert
+from analytics.models import CLICK_BUYER, DayCount, DayMember, ProcessedEvent, SetMember
+from livebase.db.models import Base
+
+#: The key of a session-set member.
+MEMBER: Final = ["session_id", "kind", "namespace", "member_id"]
+MEMBERS: Final = pa.schema(
+    [
+        ("session_id", pa.int64()),
+        ("kind", pa.string()),
+        ("namespace", pa.string()),
+        ("member_id", pa.string()),
+        ("first_minute", pa.timestamp("us", tz="UTC")),
+    ]
+)
+#: A (base id, local day) whose day sets are derived again, and its UTC bounds.
+Days = dict[tuple[int, date], tuple[datetime, datetime]]
+
+
+async def unheld(db: AsyncSession, events: pa.Table, start: datetime, end: datetime) -> pa.Table:
+    """``events`` less those whose id the ledger holds for an event of another day.
+
+    The ledger keeps the minutes after the prune's horizon alone, so this reads at most about
+    a lateness window of ids (none, when the day's neighbours are sealed too).
+    """
+    outside = or_(ProcessedEvent.occurred_at < start, ProcessedEvent.occurred_at >= end)
+    rows = await (await db.connection()).execute(select(ProcessedEvent.event_id).where(outside))
+    held = pa.array([row[0] for row in rows], pa.string())
+    if len(held) == 0:
+        return events
+    return events.filter(pc.invert(pc.is_in(events["event_id"], held)))
+
+
+async def _read_members(db: AsyncSession, *where: Any) -> pa.Table:
+    query = select(*(SetMember.__table__.c[name] for name in MEMBERS.names)).where(*where)
+    rows = (await (await db.connection()).execute(query)).all()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(MEMBERS)
+    return pa.table(
+        [pa.array(values, field.type) for field, values in zip(MEMBERS, columns, strict=True)],
+        schema=MEMBERS,
+    )
+
+
+async def write_members(
+    db: AsyncSession,
+    members: pa.Table,
+    sessions: list[int],
+    start: datetime,
+    end: datetime,
+    horizon: datetime,
+) -> None:
+    """Store the day's session-set members that no other day holds (``members``: one row
+    per :data:`MEMBER` with its ``first_minute``), then derive the day sets it touches."""
+    members = members.select(MEMBERS.names).cast(MEMBERS)
+    # What is left of the day's sessions is other days': their members keep their first minute.
+    stored = await _read_members(db, SetMember.session_id.in_(sorted(sessions)))
+    if stored.num_rows:
+        members = members.join(stored.select(MEMBER), keys=MEMBER, join_type="left anti")
+        members = members.select(MEMBERS.names)
+    await bulk_insert(db, SetMember, members, skip_existing=True)
+    await _derive_days(db, members, start, end, horizon)
+
+
+def _midnight(day: date, zone: str) -> datetime:
+    return datetime.combine(day, time(0), ZoneInfo(zone)).astimezone(UTC)
+
+
+async def _touched(db: AsyncSession, start: datetime, end: datetime) -> Days:
+    """Each base's local days that ``[start, end)`` (UTC) overlaps, with their UTC bounds."""
+    days: Days = {}
+    for base_id, zone in await db.execute(select(Base.id, Base.timezone)):
+        for moment in (start, end - timedelta(microseconds=1)):
+            day = moment.astimezone(ZoneInfo(zone)).date()
+            days[(base_id, day)] = (_midnight(day, zone), _midnight(day + timedelta(days=1), zone))
+    return days
+
+
+def _pairs(days: Any) -> pa.Table:
+    keys = sorted(days)
+    return pa.table(
+        {
+            "base_id": pa.array([b for b, _ in keys], pa.int64()),
+            "day": pa.array([d for _, d in keys], pa.date32()),
+        }
+    )
+
+
+async def _derive_days(
+    db: AsyncSession, new: pa.Table, start: datetime, end: datetime, horizon: datetime
+) -> None:
+    """Derive the touched day sets again from the day's new members and the stored members
+    of the rest of those local days; member rows for the local days still open only."""
+    days = await _touched(db, start, end)
+    for base_id, day in sorted(days):
+        for model in (DayMember, DayCount):
+            await db.execute(delete(model).where(model.base_id == base_id, model.day == day))
+    low = min(since for since, _ in days.values())
+    high = max(until for _, until in days.values())
+    first = SetMember.first_minute
+    around = await _read_members(
+        db, or_(and_(first >= low, first < start), and_(first >= end, first < high))
+    )
+    rows = await _day_rows(db, pa.concat_tables([new.cast(MEMBERS), around]), days)
+    still_open = _pairs({key for key, (_, until) in days.items() if until > horizon})
+    open_rows = rows.join(still_open, keys=["base_id", "day"], join_type="left semi")
+    await write_rows(db, zip(*(open_rows[c].to_pylist() for c in COLUMNS), strict=True))
+    closed = rows.join(still_open, keys=["base_id", "day"], join_type="left anti")
+    counted = closed.group_by(list(COLUMNS[:5]), use_threads=False).aggregate(
+        [("member_id", "count")]
+    )
+    keys = zip(*(counted[c].to_pylist() for c in COLUMNS[:5]), strict=True)
+    await add_counts(db, dict(zip(keys, counted["member_id_count"].to_pylist(), strict=True)))
+
+
+def _local_days(first: pa.ChunkedArray, zones: list[str], zone_at: pa.Array) -> pa.Array:
+    """The local date of each ``first`` minute in the zone ``zones[zone_at]``, worked out once
+    per distinct (zone, minute)."""
+    minutes = pc.unique(first)
+    local = [m.astimezone(ZoneInfo(z)).date() for z in zones for m in minutes.to_pylist()]
+    at = pc.add(
+        pc.multiply(pc.cast(zone_at, pa.int64()), len(minutes)),
+        pc.cast(pc.index_in(first, minutes), pa.int64()),
+    )
+    return pc.take(pa.array(local, pa.date32()), at)
+
+
+async def _day_rows(db: AsyncSession, members: pa.Table, days: Days) -> pa.Table:
+    """The distinct day-set rows (:data:`~analytics.day_sets.COLUMNS`) the session members
+    give in ``days``, click buyers included: :func:`~analytics.day_sets.day_rows` and
+    :func:`~analytics.day_sets.click_buyers` on columns."""
+    found = await SessionDirectory().lookup(db, pc.unique(members["session_id"]).to_pylist())
+    ids = sorted(found)
+    at = pc.index_in(members["session_id"], pa.array(ids, pa.int64()))
+    members = members.filter(pc.is_valid(at))
+    at = at.filter(pc.is_valid(at))
+    info = [found[i] for i in ids]
+    zones = sorted({i.timezone for i in info})
+
+    def per_row(values: list[int]) -> pa.Array:
+        return pc.take(pa.array(values, pa.int64()), at)
+
+    base = per_row([i.base_id for i in info])
+    zone_at = per_row([zones.index(i.timezone) for i in info])
+    day = _local_days(members["first_minute"], zones, zone_at)
+    scopes = {
+        "session": members["session_id"],
+        "host": per_row([i.host_id or 0 for i in info]),
+        "theme": per_row([i.theme_id or 0 for i in info]),
+        "base": base,
+    }
+    n = members.num_rows
+    parts = [
+        pa.table(
+            {
+                "base_id": base,
+                "day": day,
+                "scope": pa.repeat(pa.scalar(scope), n),
+                "scope_id": scope_id,
+                "kind": members["kind"],
+                "namespace": members["namespace"],
+                "member_id": members["member_id"],
+            }
+        )
+        for scope, scope_id in scopes.items()
+    ]
+    rows = pa.concat_tables(parts)
+    rows = rows.join(_pairs(days), keys=["base_id", "day"], join_type="left semi")
+    rows = rows.group_by(list(COLUMNS), use_threads=False).aggregate([]).select(list(COLUMNS))
+    # A member both a clicker and a paying viewer of a scope's day is a click buyer of it.
+    other = [c for c in COLUMNS if c != "kind"]
+    clickers = rows.filter(pc.equal(rows["kind"], "clicker")).select(other)
+    paying = rows.filter(pc.equal(rows["kind"], "paying_viewer")).select(other)
+    both = clickers.join(paying, keys=other, join_type="left semi")
+    both = both.add_column(4, "kind", pa.repeat(pa.scalar(CLICK_BUYER), both.num_rows))
+    return pa.concat_tables([rows, both.select(list(COLUMNS))])
