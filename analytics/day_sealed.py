@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from analytics.day_sets import COLUMNS, add_counts, write_rows
 from analytics.directory import SessionDirectory
 from analytics.inserts import bulk_insert
-from analytics.models import CLICK_BUYER, DayCount, DayMember, ProcessedEvent, SetMember
+from analytics.models import CLICK_BUYER, DAY_SCOPES, DayCount, DayMember, ProcessedEvent, SetMember
 from livebase.db.models import Base
 
 #: The key of a session-set member.
@@ -49,6 +49,8 @@ MEMBERS: Final = pa.schema(
         ("first_minute", pa.timestamp("us", tz="UTC")),
     ]
 )
+#: Between namespace and member id in one key (a namespace is a slug: it has none).
+SEPARATOR: Final = "\x1f"
 #: A (base id, local day) whose day sets are derived again, and its UTC bounds.
 Days = dict[tuple[int, date], tuple[datetime, datetime]]
 
@@ -136,16 +138,12 @@ async def _derive_days(
     around = await _read_members(
         db, or_(and_(first >= low, first < start), and_(first >= end, first < high))
     )
-    rows = await _day_rows(db, pa.concat_tables([new.cast(MEMBERS), around]), days)
+    placed = await _placed(db, pa.concat_tables([new.cast(MEMBERS), around]), days)
     still_open = _pairs({key for key, (_, until) in days.items() if until > horizon})
-    open_rows = rows.join(still_open, keys=["base_id", "day"], join_type="left semi")
-    await write_rows(db, zip(*(open_rows[c].to_pylist() for c in COLUMNS), strict=True))
-    closed = rows.join(still_open, keys=["base_id", "day"], join_type="left anti")
-    counted = closed.group_by(list(COLUMNS[:5]), use_threads=False).aggregate(
-        [("member_id", "count")]
-    )
-    keys = zip(*(counted[c].to_pylist() for c in COLUMNS[:5]), strict=True)
-    await add_counts(db, dict(zip(keys, counted["member_id_count"].to_pylist(), strict=True)))
+    rows = _day_rows(placed.join(still_open, keys=["base_id", "day"], join_type="left semi"))
+    await write_rows(db, zip(*(rows[c].to_pylist() for c in COLUMNS), strict=True))
+    sealed = placed.join(still_open, keys=["base_id", "day"], join_type="left anti")
+    await add_counts(db, _day_counts(sealed))
 
 
 def _local_days(first: pa.ChunkedArray, zones: list[str], zone_at: pa.Array) -> pa.Array:
@@ -160,10 +158,10 @@ def _local_days(first: pa.ChunkedArray, zones: list[str], zone_at: pa.Array) -> 
     return pc.take(pa.array(local, pa.date32()), at)
 
 
-async def _day_rows(db: AsyncSession, members: pa.Table, days: Days) -> pa.Table:
-    """The distinct day-set rows (:data:`~analytics.day_sets.COLUMNS`) the session members
-    give in ``days``, click buyers included: :func:`~analytics.day_sets.day_rows` and
-    :func:`~analytics.day_sets.click_buyers` on columns."""
+async def _placed(db: AsyncSession, members: pa.Table, days: Days) -> pa.Table:
+    """The session members of ``days``, each with its base, local day and the ids of its
+    scopes (a column per :data:`~analytics.models.DAY_SCOPES`; a missing host or theme is 0), as
+    :func:`~analytics.day_sets.day_rows` places them; members of unknown sessions left out."""
     found = await SessionDirectory().lookup(db, pc.unique(members["session_id"]).to_pylist())
     ids = sorted(found)
     at = pc.index_in(members["session_id"], pa.array(ids, pa.int64()))
@@ -175,32 +173,44 @@ async def _day_rows(db: AsyncSession, members: pa.Table, days: Days) -> pa.Table
     def per_row(values: list[int]) -> pa.Array:
         return pc.take(pa.array(values, pa.int64()), at)
 
-    base = per_row([i.base_id for i in info])
-    zone_at = per_row([zones.index(i.timezone) for i in info])
-    day = _local_days(members["first_minute"], zones, zone_at)
-    scopes = {
-        "session": members["session_id"],
-        "host": per_row([i.host_id or 0 for i in info]),
-        "theme": per_row([i.theme_id or 0 for i in info]),
-        "base": base,
-    }
-    n = members.num_rows
+    placed = pa.table(
+        {
+            "base_id": per_row([i.base_id for i in info]),
+            "day": _local_days(
+                members["first_minute"], zones, per_row([zones.index(i.timezone) for i in info])
+            ),
+            "session": members["session_id"],
+            "host": per_row([i.host_id or 0 for i in info]),
+            "theme": per_row([i.theme_id or 0 for i in info]),
+            "kind": members["kind"],
+            "namespace": members["namespace"],
+            "member_id": members["member_id"],
+        }
+    )
+    placed = placed.append_column("base", placed["base_id"])
+    return placed.join(_pairs(days), keys=["base_id", "day"], join_type="left semi")
+
+
+def _day_rows(placed: pa.Table) -> pa.Table:
+    """The distinct day-set rows (:data:`~analytics.day_sets.COLUMNS`) of :func:`_placed`
+    members, click buyers included: :func:`~analytics.day_sets.day_rows` and
+    :func:`~analytics.day_sets.click_buyers` on columns."""
+    n = placed.num_rows
     parts = [
         pa.table(
             {
-                "base_id": base,
-                "day": day,
+                "base_id": placed["base_id"],
+                "day": placed["day"],
                 "scope": pa.repeat(pa.scalar(scope), n),
-                "scope_id": scope_id,
-                "kind": members["kind"],
-                "namespace": members["namespace"],
-                "member_id": members["member_id"],
+                "scope_id": placed[scope],
+                "kind": placed["kind"],
+                "namespace": placed["namespace"],
+                "member_id": placed["member_id"],
             }
         )
-        for scope, scope_id in scopes.items()
+        for scope in DAY_SCOPES
     ]
     rows = pa.concat_tables(parts)
-    rows = rows.join(_pairs(days), keys=["base_id", "day"], join_type="left semi")
     rows = rows.group_by(list(COLUMNS), use_threads=False).aggregate([]).select(list(COLUMNS))
     # A member both a clicker and a paying viewer of a scope's day is a click buyer of it.
     other = [c for c in COLUMNS if c != "kind"]
@@ -209,3 +219,34 @@ async def _day_rows(db: AsyncSession, members: pa.Table, days: Days) -> pa.Table
     both = clickers.join(paying, keys=other, join_type="left semi")
     both = both.add_column(4, "kind", pa.repeat(pa.scalar(CLICK_BUYER), both.num_rows))
     return pa.concat_tables([rows, both.select(list(COLUMNS))])
+
+
+def _day_counts(placed: pa.Table) -> dict[tuple[Any, ...], int]:
+    """What :func:`_day_rows` would count per base, day, scope, scope id and kind, without
+    making the rows: distinct members counted per scope, as small integers."""
+    member = pc.binary_join_element_wise(
+        placed["namespace"], placed["member_id"], SEPARATOR
+    ).combine_chunks()
+    placed = placed.append_column("member", pc.dictionary_encode(member).indices)
+    paired = placed.filter(pc.is_in(placed["kind"], pa.array(["clicker", "paying_viewer"])))
+    counts: dict[tuple[Any, ...], int] = {}
+    for scope in DAY_SCOPES:
+        keys = ["base_id", "day", scope]
+        found = placed.group_by([*keys, "kind"], use_threads=False).aggregate(
+            [("member", "count_distinct")]
+        )
+        # Click buyers: members in both kinds of the scope's day.
+        kinds = paired.group_by([*keys, "member"], use_threads=False).aggregate(
+            [("kind", "count_distinct")]
+        )
+        both = kinds.filter(pc.equal(kinds["kind_count_distinct"], 2))
+        both = both.group_by(keys, use_threads=False).aggregate([("member", "count")])
+        for table, kind, n in (
+            (found, found["kind"].to_pylist(), found["member_count_distinct"]),
+            (both, [CLICK_BUYER] * both.num_rows, both["member_count"]),
+        ):
+            rows = zip(table["base_id"].to_pylist(), table["day"].to_pylist(),
+                       table[scope].to_pylist(), kind, n.to_pylist(), strict=True)  # fmt: skip
+            for base_id, day, scope_id, k, count in rows:
+                counts[(base_id, day, scope, scope_id, k)] = count
+    return counts
