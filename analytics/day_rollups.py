@@ -180,10 +180,9 @@ async def _page_cache(db: AsyncSession) -> AsyncIterator[None]:
 
     A day's ledger, presence and set members are millions of index entries; with SQLite's
     default cache (2 MiB) the secondary indexes, filled in no particular order, spill pages
-    to the WAL over and over. 256 MiB held the set members of a million events; 1 GiB holds
-    the 2 million of 3 million events (about a fifth less time inserting them), and those of
-    10 million saturate. Pages are only taken as needed, and given back with the
-    connection's setting afterwards.
+    to the WAL over and over. 256 MiB holds what a million events write; the 2 million set
+    members of 3 million events spilled out of it, and went in a fifth faster with 1 GiB.
+    Pages are only taken as needed, and given back with the connection's setting afterwards.
     """
     if db.get_bind().dialect.name != "sqlite":
         yield
