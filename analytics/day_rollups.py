@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.day_sealed import unheld, write_members
+from analytics.day_sealed import Seal, unheld, write_members
 from analytics.day_sets import rebuild_days
 from analytics.directory import SessionInfo
 from analytics.inserts import bulk_insert
@@ -201,19 +201,18 @@ async def write_day(
     known: dict[int, SessionInfo],
     start: datetime,
     end: datetime,
-    horizon: datetime,
+    seal: Seal | None,
 ) -> int:
     """Count the day's checked events into the cleared day; return how many were counted.
 
-    A day that ended by ``horizon`` (:func:`~analytics.rollup_store.prune_horizon`) is
-    sealed (:mod:`analytics.day_sealed`). Otherwise the ledger and presence rows are written
+    A sealed day (``seal``, :func:`~analytics.day_sealed.seal_of`) is written as
+    :mod:`analytics.day_sealed` says. Otherwise the ledger and presence rows are written
     too, and the day sets of the local days the day touches are derived again from the
     session sets (:func:`analytics.day_sets.rebuild_days`).
     """
-    sealed = end <= horizon
     async with _page_cache(db):
-        counted = await _write_day(db, events, known, start, end, horizon if sealed else None)
-        if not sealed:
+        counted = await _write_day(db, events, known, start, end, seal)
+        if seal is None:
             await rebuild_days(db, start, end)
         return counted
 
@@ -224,15 +223,14 @@ async def _write_day(
     known: dict[int, SessionInfo],
     start: datetime,
     end: datetime,
-    sealed: datetime | None,
+    seal: Seal | None,
 ) -> int:
-    """The day's rows; ``sealed`` is the horizon the day ended by, None for an open day."""
     events = events.filter(pc.is_in(events["session_id"], pa.array(list(known), pa.int64())))
     events = _firsts(events, ["event_id"])
-    if sealed is None:
+    if seal is None:
         events = await _ledger(db, events, start, end)
     else:
-        events = await unheld(db, events, start, end)
+        events = await unheld(db, events, start, end, seal)
     events = events.append_column("minute", pc.floor_temporal(events["occurred_at"], unit="minute"))
     session, minute, kind = events["session_id"], events["minute"], events["type"]
     sessions = [
@@ -283,7 +281,7 @@ async def _write_day(
         .group_by(["session_id", "minute", "source", "viewer_id"], use_threads=False)
         .aggregate([])
     )
-    if sealed is None:
+    if seal is None:
         await bulk_insert(db, Presence, presence)
     sessions.append(_delta(presence["session_id"], presence["minute"], viewers=1))
 
@@ -299,10 +297,10 @@ async def _write_day(
     keys = ["session_id", "kind", "namespace", "member_id"]
     members = members.group_by(keys, use_threads=False).aggregate([("minute", "min")])
     members = members.rename_columns({"minute_min": "first_minute"})
-    if sealed is None:
+    if seal is None:
         await bulk_insert(db, SetMember, members, skip_existing=True)
     else:
-        await write_members(db, members, list(known), start, end, sealed)
+        await write_members(db, members, list(known), start, end, seal.horizon)
 
     by_session = _add_up(sessions)
     scopes = {"session": by_session, "product": _add_up(products)}

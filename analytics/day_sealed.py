@@ -23,6 +23,7 @@ anyway. So the recompute of a sealed day writes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -36,6 +37,7 @@ from analytics.day_sets import COLUMNS, add_counts, write_rows
 from analytics.directory import SessionDirectory
 from analytics.inserts import bulk_insert
 from analytics.models import CLICK_BUYER, DAY_SCOPES, DayCount, DayMember, ProcessedEvent, SetMember
+from analytics.rollup_store import PRUNE_MARGIN, prune_horizon
 from livebase.db.models import Base
 
 #: The key of a session-set member.
@@ -55,13 +57,34 @@ SEPARATOR: Final = "\x1f"
 Days = dict[tuple[int, date], tuple[datetime, datetime]]
 
 
-async def unheld(db: AsyncSession, events: pa.Table, start: datetime, end: datetime) -> pa.Table:
+@dataclass(frozen=True, slots=True)
+class Seal:
+    """What a sealed day is written against."""
+
+    horizon: datetime  #: the prune's: a local day that ended before it is sealed too
+    #: Only an event that happened before this (the day's end, the lateness window and the
+    #: prune's margin) can have been received, and counted, before one of the day's events.
+    ledger_until: datetime
+
+
+def seal_of(end: datetime, now: datetime, lateness: timedelta) -> Seal | None:
+    """The seal of a day that ends at ``end``, None while it can still receive events."""
+    horizon = prune_horizon(now, lateness)
+    if end > horizon:
+        return None
+    return Seal(horizon, end + lateness + PRUNE_MARGIN)
+
+
+async def unheld(
+    db: AsyncSession, events: pa.Table, start: datetime, end: datetime, seal: Seal
+) -> pa.Table:
     """``events`` less those whose id the ledger holds for an event of another day.
 
-    The ledger keeps the minutes after the prune's horizon alone, so this reads at most about
-    a lateness window of ids (none, when the day's neighbours are sealed too).
+    The ledger keeps only the minutes after the prune's horizon: of a day sealed long ago
+    this reads nothing; of a day just sealed, the ids of the lateness window after it.
     """
-    outside = or_(ProcessedEvent.occurred_at < start, ProcessedEvent.occurred_at >= end)
+    when = ProcessedEvent.occurred_at
+    outside = or_(when < start, and_(when >= end, when < seal.ledger_until))
     rows = await (await db.connection()).execute(select(ProcessedEvent.event_id).where(outside))
     held = pa.array([row[0] for row in rows], pa.string())
     if len(held) == 0:

@@ -9,7 +9,7 @@ are kept: they merge by minimum and maximum, so counting again cannot move them.
 sets of the local days the UTC day touches are derived from the session sets again.
 
 A *sealed* day, one that ended before the prune's horizon
-(:func:`~analytics.rollup_store.prune_horizon`), can receive no event any more: it is written
+(:func:`~analytics.day_sealed.seal_of`), can receive no event any more: it is written
 without ledger and presence rows, and with day-set counters alone where the local day is
 sealed too (:mod:`analytics.day_sealed`). The readers see the same figures either way.
 
@@ -30,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from analytics.archive import day_bounds
 from analytics.day_columns import read_checked
 from analytics.day_rollups import write_day
+from analytics.day_sealed import seal_of
 from analytics.directory import SessionDirectory
-from analytics.rollup_store import clear_span, prune_horizon
+from analytics.rollup_store import clear_span
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,5 +65,5 @@ async def recompute_day(
         ids = pc.unique(events["session_id"]).to_pylist()
         known = await SessionDirectory().lookup(session, ids)
         await clear_span(session, start, end)
-        counted = await write_day(session, events, known, start, end, prune_horizon(now, lateness))
+        counted = await write_day(session, events, known, start, end, seal_of(end, now, lateness))
     return Recomputed(day, day_columns.archived, counted, day_columns.skipped)

@@ -99,10 +99,11 @@ def not_counted(day: Day, s: LiveRef, t: datetime, lateness: timedelta = LATENES
     return len(bad) + 6
 
 
-async def other_days(db: Any, s: LiveRef, day: date, taken: str) -> None:
-    """What earlier days left: an order, a set member (and its day sets) and a ledger entry
-    under today's keys."""
+async def other_days(db: Any, s: LiveRef, day: date, taken: str, taken_after: str) -> None:
+    """What other days left: an order, a set member (and its day sets) and a ledger entry
+    under today's keys, and a ledger entry of the next day under another of today's ids."""
     before = day_bounds(day)[0] - timedelta(hours=1)
+    after = day_bounds(day)[1] + timedelta(hours=1)
     db.add_all(
         [
             PaidOrder(platform="douyin_shop", order_id="a-1", session_id=s.id, product_id=7,
@@ -110,6 +111,7 @@ async def other_days(db: Any, s: LiveRef, day: date, taken: str) -> None:
             SetMember(session_id=s.id, kind="viewer", namespace="player", member_id="v2",
                       first_minute=before),
             ProcessedEvent(event_id=taken, occurred_at=before),
+            ProcessedEvent(event_id=taken_after, occurred_at=after),
         ]
     )  # fmt: skip
     known = await SessionDirectory().lookup(db, [s.id])
@@ -168,11 +170,12 @@ async def test_the_column_wise_recompute_gives_the_live_consumers_figures(
     # An event id sent again with other content: the first one counts.
     built.add("viewer.joined", sessions[2], start + 400 * S, viewer_id="v99", event_id=first)
     taken = built.add("viewer.joined", sessions[2], start + 401 * S, viewer_id="v98")
+    taken_after = built.add("viewer.joined", sessions[2], start + 402 * S, viewer_id="v97")
     built.write(app[SETTINGS].data_dir, day)
 
     db = app[DB_SESSIONS]
     async with db() as session, session.begin():
-        await other_days(session, sessions[0], day, taken)
+        await other_days(session, sessions[0], day, taken, taken_after)
     async with db() as session, session.begin():
         await clear_span(session, day_start, day_end)
         counted, skipped_before = await count_per_event(
