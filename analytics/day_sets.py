@@ -9,7 +9,8 @@ inserted. A member both a clicker and a paying viewer of a scope's day is a
 :data:`~analytics.models.CLICK_BUYER` too. The report then reads a few hundred counters.
 
 The session sets stay the truth: :func:`rebuild_days` derives the day sets of whole local
-days from them again (the column-wise recompute of a day calls it).
+days from them again (the recompute of an open day calls it; that of a sealed day derives
+them column-wise, :mod:`analytics.day_sealed`).
 """
 
 from __future__ import annotations
