@@ -19,6 +19,9 @@ anyway. So the recompute of a sealed day writes
   horizon too (its member rows only tell whether a member joining the day is new, or a click
   buyer, and no event can ask that any more), the counters and the member rows, as the live
   consumer leaves them, for a local day still open.
+
+This leans on what the prune leans on: that the rollup consumer counts an event within the
+prune's margin of the lateness window after it happened.
 """
 
 from __future__ import annotations
