@@ -7,20 +7,17 @@ once, a viewer present once per session minute, host, theme and base minutes the
 sessions'. The caller has cleared the day (:func:`~analytics.rollup_store.clear_span`) in the
 same transaction, so the day's minutes, presence, ledger, orders and refunds are all new;
 what other days left (an order, a set member, a ledger entry under the same key) still wins,
-as it does for the live consumer.
+as it does for the live consumer. Rows go in bulk (:func:`~analytics.inserts.bulk_insert`).
 
-Rows go to the database as plain tuples through the driver's ``executemany``: SQLAlchemy's
-per-row parameter handling would cost more than computing them. Times are converted once per
-distinct value by the column type's own bind processor, so they are stored as the ORM stores
-them.
+A *sealed* day, one that ended before the prune's horizon, is written without the rows only
+events still to come could need (:mod:`analytics.day_sealed`).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, cast
 
 import pyarrow as pa
@@ -28,8 +25,10 @@ import pyarrow.compute as pc
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics.day_sealed import Seal, unheld, write_members
 from analytics.day_sets import rebuild_days
 from analytics.directory import SessionInfo
+from analytics.inserts import bulk_insert
 from analytics.models import (
     SUMS,
     MinuteRollup,
@@ -42,11 +41,10 @@ from analytics.models import (
 from analytics.rollup import CURRENCY, Span
 from analytics.rollup_store import merge_spans
 
-#: Rows per ``executemany`` call, and ids per ``IN (…)`` lookup.
-CHUNK: Final = 50_000
+#: Ids per ``IN (…)`` lookup.
 LOOKUP: Final = 500
 #: SQLite page cache while a day is written, KiB (see :func:`_page_cache`).
-BULK_CACHE_KIB: Final = 256 * 1024
+BULK_CACHE_KIB: Final = 1024 * 1024
 VIEWER: Final = ("viewer.joined", "viewer.heartbeat", "viewer.left")
 INTERACTION: Final = (
     "interaction.liked",
@@ -102,51 +100,6 @@ def _owners(sessions: pa.Table, known: dict[int, SessionInfo], attr: str) -> pa.
     return _add_up([mapped]) if mapped.num_rows else mapped
 
 
-def _times(values: pa.ChunkedArray, process: Any, dialect: str) -> list[Any]:
-    """Driver values of a time column, converted once per distinct time. Through numpy:
-    pyarrow's ``to_pylist`` of zoned times costs several times more. On SQLite the driver's
-    own adapter makes the text once per distinct time too, instead of once per row."""
-    adapt = sqlite3.adapters.get((datetime, sqlite3.PrepareProtocol))
-    distinct = pc.unique(values).drop_null()
-    naive = pc.cast(distinct, pa.timestamp("us")).to_numpy(zero_copy_only=False)
-    converted = [process(v.replace(tzinfo=UTC)) for v in naive.astype(object)]
-    if dialect == "sqlite" and adapt is not None:
-        converted = [adapt(v) for v in converted]
-    return [None if i is None else converted[i] for i in pc.index_in(values, distinct).to_pylist()]
-
-
-async def _insert(
-    db: AsyncSession, model: type[Any], rows: pa.Table, *, skip_existing: bool = False
-) -> None:
-    if rows.num_rows == 0:
-        return
-    table = cast(Table, model.__table__)
-    conn = await db.connection()
-    dialect = conn.dialect
-    names = rows.column_names
-    if dialect.paramstyle == "numeric_dollar":
-        marks = ", ".join(f"${n}" for n in range(1, len(names) + 1))
-    else:
-        marks = ", ".join("?" * len(names))
-    into = f"{dialect.identifier_preparer.format_table(table)} ({', '.join(names)})"
-    # Names from our own table metadata; the values go as parameters.
-    sql = f"INSERT INTO {into} VALUES ({marks})"  # noqa: S608
-    if skip_existing:
-        sql += " ON CONFLICT DO NOTHING"
-    processors = {n: table.c[n].type.bind_processor(dialect) for n in names}
-    # In key order: B-tree pages fill one after another instead of all at random.
-    rows = rows.sort_by([(c.name, "ascending") for c in table.primary_key.columns])
-    for first in range(0, rows.num_rows, CHUNK):
-        chunk = rows.slice(first, CHUNK)
-        columns = [
-            _times(chunk[n], processors[n], dialect.name)
-            if pa.types.is_timestamp(chunk[n].type) and processors[n] is not None
-            else chunk[n].to_pylist()
-            for n in names
-        ]
-        await conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
-
-
 async def _stored(
     db: AsyncSession, column: Any, key: str, values: list[str], *condition: Any
 ) -> set[tuple[Any, ...]]:
@@ -173,7 +126,7 @@ async def _new_once(db: AsyncSession, model: type[Any], rows: pa.Table, key: str
 
 async def _ledger(db: AsyncSession, events: pa.Table, start: datetime, end: datetime) -> pa.Table:
     """Write the ledger; return the events without those another day's ledger already holds."""
-    await _insert(
+    await bulk_insert(
         db, ProcessedEvent, events.select(["event_id", "occurred_at"]), skip_existing=True
     )
     day = (ProcessedEvent.occurred_at >= start, ProcessedEvent.occurred_at < end)
@@ -227,8 +180,9 @@ async def _page_cache(db: AsyncSession) -> AsyncIterator[None]:
 
     A day's ledger, presence and set members are millions of index entries; with SQLite's
     default cache (2 MiB) the secondary indexes, filled in no particular order, spill pages
-    to the WAL over and over. Pages are only taken as needed; the connection gets its
-    setting back afterwards.
+    to the WAL over and over. 256 MiB holds what a million events write; the 2 million set
+    members of 3 million events spilled out of it, and went in a fifth faster with 1 GiB.
+    Pages are only taken as needed, and given back with the connection's setting afterwards.
     """
     if db.get_bind().dialect.name != "sqlite":
         yield
@@ -247,15 +201,19 @@ async def write_day(
     known: dict[int, SessionInfo],
     start: datetime,
     end: datetime,
+    seal: Seal | None,
 ) -> int:
     """Count the day's checked events into the cleared day; return how many were counted.
 
-    Then the day sets of the local days the day touches are derived again from the session
-    sets (:func:`analytics.day_sets.rebuild_days`).
+    A sealed day (``seal``, :func:`~analytics.day_sealed.seal_of`) is written as
+    :mod:`analytics.day_sealed` says. Otherwise the ledger and presence rows are written
+    too, and the day sets of the local days the day touches are derived again from the
+    session sets (:func:`analytics.day_sets.rebuild_days`).
     """
     async with _page_cache(db):
-        counted = await _write_day(db, events, known, start, end)
-        await rebuild_days(db, start, end)
+        counted = await _write_day(db, events, known, start, end, seal)
+        if seal is None:
+            await rebuild_days(db, start, end)
         return counted
 
 
@@ -265,9 +223,14 @@ async def _write_day(
     known: dict[int, SessionInfo],
     start: datetime,
     end: datetime,
+    seal: Seal | None,
 ) -> int:
     events = events.filter(pc.is_in(events["session_id"], pa.array(list(known), pa.int64())))
-    events = await _ledger(db, _firsts(events, ["event_id"]), start, end)
+    events = _firsts(events, ["event_id"])
+    if seal is None:
+        events = await _ledger(db, events, start, end)
+    else:
+        events = await unheld(db, events, start, end, seal)
     events = events.append_column("minute", pc.floor_temporal(events["occurred_at"], unit="minute"))
     session, minute, kind = events["session_id"], events["minute"], events["type"]
     sessions = [
@@ -290,7 +253,7 @@ async def _write_day(
     paid = await _new_once(
         db, PaidOrder, paid.filter(pc.equal(paid["currency"], CURRENCY)), "order_id"
     )
-    await _insert(
+    await bulk_insert(
         db,
         PaidOrder,
         paid.select(["platform", "order_id", "session_id", "product_id", "amount_fen", "minute"]),
@@ -305,7 +268,7 @@ async def _write_day(
     refunded = _of(events, "order.refunded")
     refunded = refunded.filter(pc.equal(refunded["currency"], CURRENCY))
     refunds = await _new_once(db, Refund, refunded, "refund_id")
-    await _insert(
+    await bulk_insert(
         db, Refund, refunds.select(["platform", "refund_id", "session_id", "amount_fen", "minute"])
     )
     sessions.append(
@@ -318,7 +281,8 @@ async def _write_day(
         .group_by(["session_id", "minute", "source", "viewer_id"], use_threads=False)
         .aggregate([])
     )
-    await _insert(db, Presence, presence)
+    if seal is None:
+        await bulk_insert(db, Presence, presence)
     sessions.append(_delta(presence["session_id"], presence["minute"], viewers=1))
 
     members = pa.concat_tables(
@@ -333,7 +297,10 @@ async def _write_day(
     keys = ["session_id", "kind", "namespace", "member_id"]
     members = members.group_by(keys, use_threads=False).aggregate([("minute", "min")])
     members = members.rename_columns({"minute_min": "first_minute"})
-    await _insert(db, SetMember, members, skip_existing=True)
+    if seal is None:
+        await bulk_insert(db, SetMember, members, skip_existing=True)
+    else:
+        await write_members(db, members, list(known), start, end, seal.horizon)
 
     by_session = _add_up(sessions)
     scopes = {"session": by_session, "product": _add_up(products)}
@@ -341,6 +308,6 @@ async def _write_day(
         scopes[scope] = _owners(by_session, known, attr)
     for scope, table in scopes.items():
         rows = table.add_column(0, "scope", pa.repeat(pa.scalar(scope), table.num_rows))
-        await _insert(db, MinuteRollup, rows)
+        await bulk_insert(db, MinuteRollup, rows)
     await merge_spans(db, _spans(events))
     return int(events.num_rows)

@@ -9,7 +9,8 @@ inserted. A member both a clicker and a paying viewer of a scope's day is a
 :data:`~analytics.models.CLICK_BUYER` too. The report then reads a few hundred counters.
 
 The session sets stay the truth: :func:`rebuild_days` derives the day sets of whole local
-days from them again (the column-wise recompute of a day calls it).
+days from them again (the recompute of an open day calls it; that of a sealed day derives
+them column-wise, :mod:`analytics.day_sealed`).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ async def add_session_members(
         both = await _with_partner(db, pairs)
         rows = [dict(zip(COLUMNS, (*r[:4], CLICK_BUYER, *r[5:]), strict=True)) for r in both]
         new += [tuple(r) for r in await insert_new(db, table_of(DayMember), rows, COLUMNS)]
-    await _count(db, Counter(r[:5] for r in new))
+    await add_counts(db, Counter(r[:5] for r in new))
 
 
 async def _serialise(db: AsyncSession, days: set[tuple[int, date]]) -> None:
@@ -119,7 +120,8 @@ async def _with_partner(db: AsyncSession, rows: Sequence[DayRow]) -> list[DayRow
     return sorted(found)
 
 
-async def _count(db: AsyncSession, counts: Mapping[tuple[Any, ...], int]) -> None:
+async def add_counts(db: AsyncSession, counts: Mapping[tuple[Any, ...], int]) -> None:
+    """Add ``counts`` (by base, day, scope, scope id and kind) to the day counters."""
     if not counts:
         return
     table = table_of(DayCount)
@@ -185,4 +187,4 @@ async def write_rows(db: AsyncSession, rows: Iterable[DayRow]) -> None:
     for start in range(0, len(ordered), CHUNK):
         chunk = [(b, as_day(d), *rest) for b, d, *rest in ordered[start : start + CHUNK]]
         await conn.exec_driver_sql(sql, chunk)
-    await _count(db, Counter(r[:5] for r in ordered))
+    await add_counts(db, Counter(r[:5] for r in ordered))

@@ -1,13 +1,27 @@
-"""``INSERT … ON CONFLICT`` on SQLite and PostgreSQL alike, for the rollup writers."""
+"""``INSERT … ON CONFLICT`` on SQLite and PostgreSQL alike, for the rollup writers, and bulk
+inserts of pyarrow tables for the recompute of a day.
+
+Bulk rows go to the database as plain tuples through the driver's ``executemany``:
+SQLAlchemy's per-row parameter handling would cost more than computing them. Times are
+converted once per distinct value by the column type's own bind processor, so they are stored
+as the ORM stores them.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
-from typing import Any, cast
+from datetime import UTC, datetime
+from typing import Any, Final, cast
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+
+#: Rows per ``executemany`` call of :func:`bulk_insert`.
+CHUNK: Final = 50_000
 
 
 def table_of(model: type[Any]) -> Table:
@@ -32,3 +46,49 @@ async def insert_new(
     stmt = insert_for(db, table).on_conflict_do_nothing()
     stmt = stmt.returning(*(table.c[c] for c in returning))
     return [tuple(row) for row in await db.execute(stmt, list(rows))]
+
+
+def times_for(values: pa.ChunkedArray, process: Any, dialect: str) -> list[Any]:
+    """Driver values of a time column, converted once per distinct time. Through numpy:
+    pyarrow's ``to_pylist`` of zoned times costs several times more. On SQLite the driver's
+    own adapter makes the text once per distinct time too, instead of once per row."""
+    adapt = sqlite3.adapters.get((datetime, sqlite3.PrepareProtocol))
+    distinct = pc.unique(values).drop_null()
+    naive = pc.cast(distinct, pa.timestamp("us")).to_numpy(zero_copy_only=False)
+    converted = [process(v.replace(tzinfo=UTC)) for v in naive.astype(object)]
+    if dialect == "sqlite" and adapt is not None:
+        converted = [adapt(v) for v in converted]
+    return [None if i is None else converted[i] for i in pc.index_in(values, distinct).to_pylist()]
+
+
+async def bulk_insert(
+    db: AsyncSession, model: type[Any], rows: pa.Table, *, skip_existing: bool = False
+) -> None:
+    """Insert ``rows`` (columns named as ``model``'s) as plain tuples, in key order."""
+    if rows.num_rows == 0:
+        return
+    table = cast(Table, model.__table__)
+    conn = await db.connection()
+    dialect = conn.dialect
+    names = rows.column_names
+    if dialect.paramstyle == "numeric_dollar":
+        marks = ", ".join(f"${n}" for n in range(1, len(names) + 1))
+    else:
+        marks = ", ".join("?" * len(names))
+    into = f"{dialect.identifier_preparer.format_table(table)} ({', '.join(names)})"
+    # Names from our own table metadata; the values go as parameters.
+    sql = f"INSERT INTO {into} VALUES ({marks})"  # noqa: S608
+    if skip_existing:
+        sql += " ON CONFLICT DO NOTHING"
+    processors = {n: table.c[n].type.bind_processor(dialect) for n in names}
+    # In key order: B-tree pages fill one after another instead of all at random.
+    rows = rows.sort_by([(c.name, "ascending") for c in table.primary_key.columns])
+    for first in range(0, rows.num_rows, CHUNK):
+        chunk = rows.slice(first, CHUNK)
+        columns = [
+            times_for(chunk[n], processors[n], dialect.name)
+            if pa.types.is_timestamp(chunk[n].type) and processors[n] is not None
+            else chunk[n].to_pylist()
+            for n in names
+        ]
+        await conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))

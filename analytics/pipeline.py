@@ -29,7 +29,7 @@ from analytics.consumer import (
 )
 from analytics.directory import SessionDirectory
 from analytics.live import LiveCounters, plan_checked
-from analytics.rollup_store import apply_events, forget_before
+from analytics.rollup_store import apply_events, forget_before, prune_horizon
 from livebase.bus import Delivery, EventBus, RawEntry
 
 log = logging.getLogger("analytics.pipeline")
@@ -152,7 +152,7 @@ class AnalyticsPipeline:
 
     async def _prune(self, every: float = 3600.0) -> None:
         while True:
-            horizon = datetime.now(UTC) - self.lateness - timedelta(hours=1)
+            horizon = prune_horizon(datetime.now(UTC), self.lateness)
             try:
                 async with self.db() as db, db.begin():
                     await forget_before(db, horizon)

@@ -6,8 +6,12 @@ events are counted again by the live consumer's rules, column-wise: the archive 
 Parquet batches and checked on columns (:mod:`analytics.day_columns`), and the rollups come
 from group-bys and go to the database in bulk (:mod:`analytics.day_rollups`). Session bounds
 are kept: they merge by minimum and maximum, so counting again cannot move them. The day
-sets of the local days the UTC day touches are derived from the session sets again
-(:func:`analytics.day_sets.rebuild_days`).
+sets of the local days the UTC day touches are derived from the session sets again.
+
+A *sealed* day, one that ended before the prune's horizon
+(:func:`~analytics.day_sealed.seal_of`), can receive no event any more: it is written
+without ledger and presence rows, and with day-set counters alone where the local day is
+sealed too (:mod:`analytics.day_sealed`). The readers see the same figures either way.
 
 A day still inside the lateness window may yet receive events the archive has not written,
 so it is refused unless ``force`` is given (with the consumers stopped).
@@ -26,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from analytics.archive import day_bounds
 from analytics.day_columns import read_checked
 from analytics.day_rollups import write_day
+from analytics.day_sealed import seal_of
 from analytics.directory import SessionDirectory
 from analytics.rollup_store import clear_span
 
@@ -47,7 +52,8 @@ async def recompute_day(
     force: bool = False,
 ) -> Recomputed:
     start, end = day_bounds(day)
-    if not force and end + lateness > datetime.now(UTC):
+    now = datetime.now(UTC)
+    if not force and end + lateness > now:
         raise ValueError(
             f"{day} can still receive events (lateness window {lateness}); stop the consumers"
             " and pass force=True to recompute it anyway"
@@ -59,5 +65,5 @@ async def recompute_day(
         ids = pc.unique(events["session_id"]).to_pylist()
         known = await SessionDirectory().lookup(session, ids)
         await clear_span(session, start, end)
-        counted = await write_day(session, events, known, start, end)
+        counted = await write_day(session, events, known, start, end, seal_of(end, now, lateness))
     return Recomputed(day, day_columns.archived, counted, day_columns.skipped)

@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func
@@ -39,6 +39,8 @@ from analytics.rollup import Fold, MinuteKey, Span, fold
 from analytics.schemas import AnalyticsEvent
 
 log = logging.getLogger("analytics.rollups")
+#: How long past the lateness window a minute's ledger and presence rows are kept.
+PRUNE_MARGIN = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +175,13 @@ async def merge_spans(db: AsyncSession, spans: dict[int, Span]) -> None:
         )
     }
     await db.execute(stmt.on_conflict_do_update(index_elements=["session_id"], set_=changes))
+
+
+def prune_horizon(now: datetime, lateness: timedelta) -> datetime:
+    """The time before which :func:`forget_before` may drop a minute's rows: no event of an
+    earlier minute is taken any more (ingest refuses it past ``lateness``), and the margin
+    leaves time for a batch read before that to be counted."""
+    return now - lateness - PRUNE_MARGIN
 
 
 async def forget_before(db: AsyncSession, horizon: datetime) -> None:

@@ -1,10 +1,13 @@
-"""A day of archive rows of every kind, the per-event count of it, and the rollup tables."""
+"""A day of archive rows of every kind, the per-event count of it, the rollup tables and the
+figures the readers (daily reports, rankings) show from them."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import dataclasses
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import pyarrow as pa
@@ -15,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.archive import SCHEMA, day_dir
 from analytics.directory import SessionDirectory
+from analytics.leaderboard import ranking
 from analytics.models import (
     DayCount,
     DayMember,
@@ -26,9 +30,12 @@ from analytics.models import (
     SessionSpan,
     SetMember,
 )
+from analytics.periods import CITY_TIMEZONE, Period
+from analytics.report.build import build_daily_report
 from analytics.rollup_store import apply_events
 from analytics.schemas import AnalyticsEvent, EventSchemaError, from_bus_event
 from livebase.bus import Event
+from livebase.db.models import Base
 
 TABLES = (
     MinuteRollup,
@@ -90,6 +97,36 @@ async def tables(db: AsyncSession) -> dict[str, list[tuple[Any, ...]]]:
         out[model.__tablename__] = sorted(
             (tuple(getattr(r, n) for n in names) for r in rows), key=repr
         )
+    return out
+
+
+async def open_day_rows(db: AsyncSession, horizon: datetime) -> list[tuple[Any, ...]]:
+    """The day-set member rows of local days that end after ``horizon`` (still open)."""
+    zones = {b: zone for b, zone in await db.execute(select(Base.id, Base.timezone))}
+    rows = (await tables(db))[DayMember.__tablename__]
+
+    def end(base_id: int, day: date) -> datetime:
+        return datetime.combine(day + timedelta(days=1), time(0), ZoneInfo(zones[base_id]))
+
+    return [r for r in rows if end(r[0], r[1]) > horizon]
+
+
+async def figures(db: AsyncSession, days: list[date], as_of: datetime) -> dict[str, Any]:
+    """What the readers show for the local ``days`` (and their weeks): the daily report of
+    every base and of the city, and the host and theme rankings of every base and the city."""
+    out: dict[str, Any] = {}
+    bases = [tuple(row) for row in await db.execute(select(Base.id, Base.slug, Base.timezone))]
+    for day in days:
+        for base_id, slug, zone in [*bases, (None, None, CITY_TIMEZONE)]:
+            report = await build_daily_report(db, day, base=slug, as_of=as_of)
+            out[f"report {slug} {day}"] = dataclasses.asdict(report)
+            for kind in ("day", "week"):
+                for entity in ("host", "theme"):
+                    period = Period.of(kind, day, zone)  # type: ignore[arg-type]
+                    found = await ranking(
+                        db, entity, period, base_id=base_id, min_uv=1, as_of=as_of
+                    )  # type: ignore[arg-type]
+                    out[f"{entity}s {slug} {kind} {day}"] = found.to_json(orient="records")
     return out
 
 

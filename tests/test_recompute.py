@@ -6,17 +6,26 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from api_support import World
 from events_support import LiveRef, live_session
-from recompute_support import Day, count_per_event, tables
+from recompute_support import Day, count_per_event, figures, open_day_rows, tables
 from sqlalchemy import delete, func, select
 
 from analytics.archive import day_bounds
 from analytics.day_sets import add_session_members
 from analytics.directory import SessionDirectory
-from analytics.models import MinuteRollup, PaidOrder, ProcessedEvent, SessionSpan, SetMember
+from analytics.models import (
+    DayMember,
+    MinuteRollup,
+    PaidOrder,
+    Presence,
+    ProcessedEvent,
+    SessionSpan,
+    SetMember,
+)
 from analytics.recompute import recompute_day
-from analytics.rollup_store import clear_span
+from analytics.rollup_store import PRUNE_MARGIN, clear_span, prune_horizon
 from livebase.api.state import DB_SESSIONS, SETTINGS
 
 LATENESS = timedelta(hours=24)
@@ -61,7 +70,7 @@ def a_show(day: Day, s: LiveRef, t: datetime, tag: str) -> None:
     day.add("stream.ended", s, t + 300 * S)
 
 
-def not_counted(day: Day, s: LiveRef, t: datetime) -> int:
+def not_counted(day: Day, s: LiveRef, t: datetime, lateness: timedelta = LATENESS) -> int:
     """Rows the recompute must skip; returns how many."""
     bad: list[tuple[str, dict[str, Any]]] = [
         ("viewer.joined", {}),  # no viewer_id
@@ -85,15 +94,16 @@ def not_counted(day: Day, s: LiveRef, t: datetime) -> int:
     day.add("viewer.joined", s, t, version=2, viewer_id="v1")
     day.add("viewer.joined", s, t, viewer_id="v1", event_id="clash")
     day.rows[-1]["data"] = day.rows[-1]["data"][:-1] + ',"event_id":"other"}'
-    day.add("viewer.joined", s, t, viewer_id="late", delay=LATENESS + S)
+    day.add("viewer.joined", s, t, viewer_id="late", delay=lateness + S)
     day.add("viewer.joined", s, t, viewer_id="future", delay=-6 * 60 * S)
     return len(bad) + 6
 
 
-async def other_days(db: Any, s: LiveRef, day: date, taken: str) -> None:
-    """What earlier days left: an order, a set member (and its day sets) and a ledger entry
-    under today's keys."""
+async def other_days(db: Any, s: LiveRef, day: date, taken: str, taken_after: str) -> None:
+    """What other days left: an order, a set member (and its day sets) and a ledger entry
+    under today's keys, and a ledger entry of the next day under another of today's ids."""
     before = day_bounds(day)[0] - timedelta(hours=1)
+    after = day_bounds(day)[1] + timedelta(hours=1)
     db.add_all(
         [
             PaidOrder(platform="douyin_shop", order_id="a-1", session_id=s.id, product_id=7,
@@ -101,15 +111,39 @@ async def other_days(db: Any, s: LiveRef, day: date, taken: str) -> None:
             SetMember(session_id=s.id, kind="viewer", namespace="player", member_id="v2",
                       first_minute=before),
             ProcessedEvent(event_id=taken, occurred_at=before),
+            ProcessedEvent(event_id=taken_after, occurred_at=after),
         ]
     )  # fmt: skip
     known = await SessionDirectory().lookup(db, [s.id])
     await add_session_members(db, [(s.id, "viewer", "player", "v2", before)], known)
 
 
-async def test_the_column_wise_recompute_gives_the_per_event_tables(
-    world: World, tmp_path: Path
+#: (days ago, lateness, force) per case; see the test.
+CASES = {
+    "open": (1, LATENESS, True),
+    "sealed": (3, LATENESS, False),
+    "half-sealed": (2, None, False),
+}
+
+
+def after_prune(found: dict[str, list[Any]], horizon: datetime) -> dict[str, list[Any]]:
+    """``found`` (:func:`tables`) as the prune at ``horizon`` leaves it, day-set rows aside."""
+    out = {name: rows for name, rows in found.items() if name != DayMember.__tablename__}
+    for model in (Presence, ProcessedEvent):
+        out[model.__tablename__] = [r for r in found[model.__tablename__] if r[1] >= horizon]
+    return out
+
+
+@pytest.mark.parametrize("case", list(CASES))
+async def test_the_column_wise_recompute_gives_the_live_consumers_figures(
+    world: World, tmp_path: Path, case: str
 ) -> None:
+    """Open: a day inside the lateness window, recomputed with the consumers stopped, gives
+    every table as the live consumer's code. Sealed: a day past the prune's horizon gives them
+    as the prune leaves them, and the day sets' counters but no member rows of local days past
+    the horizon too. Half-sealed: a sealed UTC day whose next local day (Asia/Shanghai, where
+    the third session is on air) is still open, which keeps its member rows. In every case the
+    daily reports and the rankings show the same figures."""
     app = world.api.app
     sessions = [
         await live_session(world, "haifeng", room=0),
@@ -117,45 +151,60 @@ async def test_the_column_wise_recompute_gives_the_per_event_tables(
         await live_session(world, "luhe", room=0, theme="culture-tourism-wellness"),
     ]
     gone = LiveRef(999_999, "haifeng", sessions[0].room, sessions[0].room_id, None, None)
-    day = (datetime.now(UTC) - timedelta(days=3)).date()
-    start = day_bounds(day)[0] + timedelta(hours=10)
+    now = datetime.now(UTC)
+    days_ago, lateness, force = CASES[case]
+    day = (now - timedelta(days=days_ago)).date()
+    day_start, day_end = day_bounds(day)
+    if lateness is None:  # the prune's horizon 8 hours after the day, 8 before Shanghai's
+        lateness = now - (day_end + timedelta(hours=8)) - PRUNE_MARGIN
+    horizon = prune_horizon(now, lateness)
+    start = day_start + timedelta(hours=10)  # 18:00 in Shanghai
     built = Day()
     for n, (s, tag) in enumerate(zip(sessions, "abc", strict=True)):
-        a_show(built, s, start + n * 90 * S, tag)
+        a_show(built, s, start + n * 90 * S + n // 2 * timedelta(hours=10), tag)
     built.add("viewer.joined", sessions[1], start + 9 * S, viewer_id="v1")  # in two sessions
     built.add("viewer.joined", gone, start, viewer_id="v1")  # a session that does not exist
-    skipped = not_counted(built, sessions[0], start + 30 * S)
+    skipped = not_counted(built, sessions[0], start + 30 * S, lateness)
     built.again(5)
     first = built.rows[8]["event_id"]
     # An event id sent again with other content: the first one counts.
     built.add("viewer.joined", sessions[2], start + 400 * S, viewer_id="v99", event_id=first)
     taken = built.add("viewer.joined", sessions[2], start + 401 * S, viewer_id="v98")
+    taken_after = built.add("viewer.joined", sessions[2], start + 402 * S, viewer_id="v97")
     built.write(app[SETTINGS].data_dir, day)
 
     db = app[DB_SESSIONS]
     async with db() as session, session.begin():
-        await other_days(session, sessions[0], day, taken)
+        await other_days(session, sessions[0], day, taken, taken_after)
     async with db() as session, session.begin():
-        await clear_span(session, *day_bounds(day))
+        await clear_span(session, day_start, day_end)
         counted, skipped_before = await count_per_event(
-            session, app[SETTINGS].data_dir, day, LATENESS
+            session, app[SETTINGS].data_dir, day, lateness
         )
+    local_days = [day - timedelta(days=1), day, day + timedelta(days=1)]
     async with db() as session:
         expected = await tables(session)
+        expected_open = await open_day_rows(session, horizon)
+        shown = await figures(session, local_days, now)
     assert skipped_before == skipped
     assert all(expected.values()), [name for name, rows in expected.items() if not rows]
     async with db() as session, session.begin():
         await session.execute(delete(SessionSpan))
-        await clear_span(session, *day_bounds(day))
+        await clear_span(session, day_start, day_end)
         assert await session.scalar(select(func.count()).select_from(MinuteRollup)) == 0
 
-    done = await recompute_day(db, app[SETTINGS].data_dir, day, lateness=LATENESS)
+    done = await recompute_day(db, app[SETTINGS].data_dir, day, lateness=lateness, force=force)
 
     async with db() as session:
         got = await tables(session)
+        assert await figures(session, local_days, now) == shown
+    assert (done.archived, done.counted, done.skipped) == (len(built.rows), counted, skipped)
+    if case != "open":
+        assert got[DayMember.__tablename__] == expected_open
+        assert bool(expected_open) == (case == "half-sealed")
+        expected, got = after_prune(expected, horizon), after_prune(got, horizon)
     for name, rows in expected.items():
         assert got[name] == rows, (name, set(got[name]) - set(rows), set(rows) - set(got[name]))
-    assert (done.archived, done.counted, done.skipped) == (len(built.rows), counted, skipped)
 
 
 async def test_a_day_without_archive_is_cleared(world: World) -> None:

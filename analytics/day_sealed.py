@@ -1,0 +1,278 @@
+"""The recompute of a sealed day: a UTC day that ended before the prune's horizon.
+
+Ingest refuses an event older than the lateness window, and the prune
+(:func:`~analytics.rollup_store.forget_before`) drops the ledger and presence rows of the
+minutes before its horizon (:func:`~analytics.rollup_store.prune_horizon`): no event can reach
+a day that ended before it any more, and the rows only such events could need are dropped
+anyway. So the recompute of a sealed day writes
+
+* no ledger rows: the day's event ids are told apart in the archive itself, and against the
+  ids the ledger still holds for other days (another day's event under the same id, counted
+  first, as the live consumer would have found it);
+* no presence rows: a minute's ``viewers`` is the number of distinct viewers the group-by
+  finds in it;
+* the session-set members the day adds, as the live consumer does: week rankings and
+  city-wide reports count unions of them across days and bases, and they tell a later day's
+  members from this day's;
+* the day sets (:mod:`analytics.day_sets`) of the local days the UTC day touches, derived
+  column-wise from the session sets: the counters alone for a local day that ended before the
+  horizon too (its member rows only tell whether a member joining the day is new, or a click
+  buyer, and no event can ask that any more), the counters and the member rows, as the live
+  consumer leaves them, for a local day still open.
+
+This leans on what the prune leans on: that the rollup consumer counts an event within the
+prune's margin of the lateness window after it happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from analytics.day_sets import COLUMNS, add_counts, write_rows
+from analytics.directory import SessionDirectory
+from analytics.inserts import bulk_insert
+from analytics.models import CLICK_BUYER, DAY_SCOPES, DayCount, DayMember, ProcessedEvent, SetMember
+from analytics.rollup_store import PRUNE_MARGIN, prune_horizon
+from livebase.db.models import Base
+
+#: The key of a session-set member.
+MEMBER: Final = ["session_id", "kind", "namespace", "member_id"]
+MEMBERS: Final = pa.schema(
+    [
+        ("session_id", pa.int64()),
+        ("kind", pa.string()),
+        ("namespace", pa.string()),
+        ("member_id", pa.string()),
+        ("first_minute", pa.timestamp("us", tz="UTC")),
+    ]
+)
+#: Between namespace and member id in one key (a namespace is a slug: it has none).
+SEPARATOR: Final = "\x1f"
+#: A (base id, local day) whose day sets are derived again, and its UTC bounds.
+Days = dict[tuple[int, date], tuple[datetime, datetime]]
+
+
+@dataclass(frozen=True, slots=True)
+class Seal:
+    """What a sealed day is written against."""
+
+    horizon: datetime  #: the prune's: a local day that ended before it is sealed too
+    #: Only an event that happened before this (the day's end, the lateness window and the
+    #: prune's margin) can have been received, and counted, before one of the day's events.
+    ledger_until: datetime
+
+
+def seal_of(end: datetime, now: datetime, lateness: timedelta) -> Seal | None:
+    """The seal of a day that ends at ``end``, None while it can still receive events."""
+    horizon = prune_horizon(now, lateness)
+    if end > horizon:
+        return None
+    return Seal(horizon, end + lateness + PRUNE_MARGIN)
+
+
+async def unheld(
+    db: AsyncSession, events: pa.Table, start: datetime, end: datetime, seal: Seal
+) -> pa.Table:
+    """``events`` less those whose id the ledger holds for an event of another day.
+
+    The ledger keeps only the minutes after the prune's horizon: of a day sealed long ago
+    this reads nothing; of a day just sealed, the ids of the lateness window after it.
+    """
+    when = ProcessedEvent.occurred_at
+    outside = or_(when < start, and_(when >= end, when < seal.ledger_until))
+    rows = await (await db.connection()).execute(select(ProcessedEvent.event_id).where(outside))
+    held = pa.array([row[0] for row in rows], pa.string())
+    if len(held) == 0:
+        return events
+    return events.filter(pc.invert(pc.is_in(events["event_id"], held)))
+
+
+async def _read_members(db: AsyncSession, *where: Any) -> pa.Table:
+    query = select(*(SetMember.__table__.c[name] for name in MEMBERS.names)).where(*where)
+    rows = (await (await db.connection()).execute(query)).all()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(MEMBERS)
+    return pa.table(
+        [pa.array(values, field.type) for field, values in zip(MEMBERS, columns, strict=True)],
+        schema=MEMBERS,
+    )
+
+
+async def write_members(
+    db: AsyncSession,
+    members: pa.Table,
+    sessions: list[int],
+    start: datetime,
+    end: datetime,
+    horizon: datetime,
+) -> None:
+    """Store the day's session-set members that no other day holds (``members``: one row
+    per :data:`MEMBER` with its ``first_minute``), then derive the day sets it touches."""
+    members = members.select(MEMBERS.names).cast(MEMBERS)
+    # What is left of the day's sessions is other days': their members keep their first minute.
+    stored = await _read_members(db, SetMember.session_id.in_(sorted(sessions)))
+    if stored.num_rows:
+        members = members.join(stored.select(MEMBER), keys=MEMBER, join_type="left anti")
+        members = members.select(MEMBERS.names)
+    await bulk_insert(db, SetMember, members, skip_existing=True)
+    await _derive_days(db, members, start, end, horizon)
+
+
+def _midnight(day: date, zone: str) -> datetime:
+    return datetime.combine(day, time(0), ZoneInfo(zone)).astimezone(UTC)
+
+
+async def _touched(db: AsyncSession, start: datetime, end: datetime) -> Days:
+    """Each base's local days that ``[start, end)`` (UTC) overlaps, with their UTC bounds."""
+    days: Days = {}
+    for base_id, zone in await db.execute(select(Base.id, Base.timezone)):
+        for moment in (start, end - timedelta(microseconds=1)):
+            day = moment.astimezone(ZoneInfo(zone)).date()
+            days[(base_id, day)] = (_midnight(day, zone), _midnight(day + timedelta(days=1), zone))
+    return days
+
+
+def _pairs(days: Any) -> pa.Table:
+    keys = sorted(days)
+    return pa.table(
+        {
+            "base_id": pa.array([b for b, _ in keys], pa.int64()),
+            "day": pa.array([d for _, d in keys], pa.date32()),
+        }
+    )
+
+
+async def _derive_days(
+    db: AsyncSession, new: pa.Table, start: datetime, end: datetime, horizon: datetime
+) -> None:
+    """Derive the touched day sets again from the day's new members and the stored members
+    of the rest of those local days; member rows for the local days still open only."""
+    days = await _touched(db, start, end)
+    for base_id, day in sorted(days):
+        for model in (DayMember, DayCount):
+            await db.execute(delete(model).where(model.base_id == base_id, model.day == day))
+    low = min(since for since, _ in days.values())
+    high = max(until for _, until in days.values())
+    first = SetMember.first_minute
+    around = await _read_members(
+        db, or_(and_(first >= low, first < start), and_(first >= end, first < high))
+    )
+    placed = await _placed(db, pa.concat_tables([new.cast(MEMBERS), around]), days)
+    still_open = _pairs({key for key, (_, until) in days.items() if until > horizon})
+    rows = _day_rows(placed.join(still_open, keys=["base_id", "day"], join_type="left semi"))
+    await write_rows(db, zip(*(rows[c].to_pylist() for c in COLUMNS), strict=True))
+    sealed = placed.join(still_open, keys=["base_id", "day"], join_type="left anti")
+    await add_counts(db, _day_counts(sealed))
+
+
+def _local_days(first: pa.ChunkedArray, zones: list[str], zone_at: pa.Array) -> pa.Array:
+    """The local date of each ``first`` minute in the zone ``zones[zone_at]``, worked out once
+    per distinct (zone, minute)."""
+    minutes = pc.unique(first)
+    local = [m.astimezone(ZoneInfo(z)).date() for z in zones for m in minutes.to_pylist()]
+    at = pc.add(
+        pc.multiply(pc.cast(zone_at, pa.int64()), len(minutes)),
+        pc.cast(pc.index_in(first, minutes), pa.int64()),
+    )
+    return pc.take(pa.array(local, pa.date32()), at)
+
+
+async def _placed(db: AsyncSession, members: pa.Table, days: Days) -> pa.Table:
+    """The session members of ``days``, each with its base, local day and the ids of its
+    scopes (a column per :data:`~analytics.models.DAY_SCOPES`; a missing host or theme is 0), as
+    :func:`~analytics.day_sets.day_rows` places them; members of unknown sessions left out."""
+    found = await SessionDirectory().lookup(db, pc.unique(members["session_id"]).to_pylist())
+    ids = sorted(found)
+    at = pc.index_in(members["session_id"], pa.array(ids, pa.int64()))
+    members = members.filter(pc.is_valid(at))
+    at = at.filter(pc.is_valid(at))
+    info = [found[i] for i in ids]
+    zones = sorted({i.timezone for i in info})
+
+    def per_row(values: list[int]) -> pa.Array:
+        return pc.take(pa.array(values, pa.int64()), at)
+
+    placed = pa.table(
+        {
+            "base_id": per_row([i.base_id for i in info]),
+            "day": _local_days(
+                members["first_minute"], zones, per_row([zones.index(i.timezone) for i in info])
+            ),
+            "session": members["session_id"],
+            "host": per_row([i.host_id or 0 for i in info]),
+            "theme": per_row([i.theme_id or 0 for i in info]),
+            "kind": members["kind"],
+            "namespace": members["namespace"],
+            "member_id": members["member_id"],
+        }
+    )
+    placed = placed.append_column("base", placed["base_id"])
+    return placed.join(_pairs(days), keys=["base_id", "day"], join_type="left semi")
+
+
+def _day_rows(placed: pa.Table) -> pa.Table:
+    """The distinct day-set rows (:data:`~analytics.day_sets.COLUMNS`) of :func:`_placed`
+    members, click buyers included: :func:`~analytics.day_sets.day_rows` and
+    :func:`~analytics.day_sets.click_buyers` on columns."""
+    n = placed.num_rows
+    parts = [
+        pa.table(
+            {
+                "base_id": placed["base_id"],
+                "day": placed["day"],
+                "scope": pa.repeat(pa.scalar(scope), n),
+                "scope_id": placed[scope],
+                "kind": placed["kind"],
+                "namespace": placed["namespace"],
+                "member_id": placed["member_id"],
+            }
+        )
+        for scope in DAY_SCOPES
+    ]
+    rows = pa.concat_tables(parts)
+    rows = rows.group_by(list(COLUMNS), use_threads=False).aggregate([]).select(list(COLUMNS))
+    # A member both a clicker and a paying viewer of a scope's day is a click buyer of it.
+    other = [c for c in COLUMNS if c != "kind"]
+    clickers = rows.filter(pc.equal(rows["kind"], "clicker")).select(other)
+    paying = rows.filter(pc.equal(rows["kind"], "paying_viewer")).select(other)
+    both = clickers.join(paying, keys=other, join_type="left semi")
+    both = both.add_column(4, "kind", pa.repeat(pa.scalar(CLICK_BUYER), both.num_rows))
+    return pa.concat_tables([rows, both.select(list(COLUMNS))])
+
+
+def _day_counts(placed: pa.Table) -> dict[tuple[Any, ...], int]:
+    """What :func:`_day_rows` would count per base, day, scope, scope id and kind, without
+    making the rows: distinct members counted per scope, as small integers."""
+    member = pc.binary_join_element_wise(
+        placed["namespace"], placed["member_id"], SEPARATOR
+    ).combine_chunks()
+    placed = placed.append_column("member", pc.dictionary_encode(member).indices)
+    paired = placed.filter(pc.is_in(placed["kind"], pa.array(["clicker", "paying_viewer"])))
+    counts: dict[tuple[Any, ...], int] = {}
+    for scope in DAY_SCOPES:
+        keys = ["base_id", "day", scope]
+        found = placed.group_by([*keys, "kind"], use_threads=False).aggregate(
+            [("member", "count_distinct")]
+        )
+        # Click buyers: members in both kinds of the scope's day.
+        kinds = paired.group_by([*keys, "member"], use_threads=False).aggregate(
+            [("kind", "count_distinct")]
+        )
+        both = kinds.filter(pc.equal(kinds["kind_count_distinct"], 2))
+        both = both.group_by(keys, use_threads=False).aggregate([("member", "count")])
+        for table, kind, n in (
+            (found, found["kind"].to_pylist(), found["member_count_distinct"]),
+            (both, [CLICK_BUYER] * both.num_rows, both["member_count"]),
+        ):
+            rows = zip(table["base_id"].to_pylist(), table["day"].to_pylist(),
+                       table[scope].to_pylist(), kind, n.to_pylist(), strict=True)  # fmt: skip
+            for base_id, day, scope_id, k, count in rows:
+                counts[(base_id, day, scope, scope_id, k)] = count
+    return counts
