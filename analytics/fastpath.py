@@ -328,18 +328,14 @@ def check_packed(
             return None
     if not events:
         return None
-    moments = _times(events)
-    latest = received + max_skew
-    vouched: list[datetime] = []
-    for moment in moments:
-        if moment is None or moment > latest:
-            return None
-        vouched.append(moment)
-    if not _vouch_all(events):
+    found = _times(events)
+    if not all(found):
         return None
-    return [
-        (_TAGS[type(event)], moment, event) for event, moment in zip(events, vouched, strict=True)
-    ]
+    moments: list[datetime] = found  # type: ignore[assignment]  # none is None
+    if max(moments) > received + max_skew or not _vouch_all(events):
+        return None
+    tags = map(_TAGS.__getitem__, map(type, events))
+    return list(zip(tags, moments, events, strict=True))
 
 
 #: Each struct's twin that refuses unknown fields (the same name, tag and checks).

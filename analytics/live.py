@@ -123,19 +123,26 @@ def plan_checked(events: Iterable[Checked], sessions: dict[int, SessionInfo]) ->
     # session id → its place, or None when unknown
     places: dict[int, _Place | None] = {}
     days = _Days()
+    # This loop runs once per event: the last event's session and place are kept at hand
+    # (a batch's events mostly share one), and a viewer's news is one number, 2 × ms + left,
+    # so that "newer, or a leave at the same ms" is one comparison.
+    session_id: int | None = None
+    place: _Place | None = None
     for kind, when, checked in events:
         # A struct or a schema model: either has the fields of its type by name.
         event: Any = checked
-        session_id = event.session_id
-        place = places.get(session_id, _UNSEEN)
-        if place is _UNSEEN:
-            place = places[session_id] = _place(update, sessions.get(session_id))
+        if event.session_id != session_id:
+            session_id = event.session_id
+            place = places.get(session_id, _UNSEEN)
+            if place is _UNSEEN:
+                place = places[session_id] = _place(update, sessions.get(session_id))
         if place is None:
             continue
-        at = epoch_ms(when)
-        if at // _QUARTER_MS != place.quarter:
+        at = int(when.timestamp() * 1000)  # epoch_ms(when)
+        quarter = at // _QUARTER_MS
+        if quarter != place.quarter:
             day, whole = days(when, at, place.info.timezone)
-            place.quarter = at // _QUARTER_MS if whole else -1
+            place.quarter = quarter if whole else -1
             place.day = base_scope(place.info.base, day)
             if place.day not in scopes:
                 scopes[place.day] = ScopeUpdate()
@@ -145,23 +152,22 @@ def plan_checked(events: Iterable[Checked], sessions: dict[int, SessionInfo]) ->
                 place.minute = minute
                 place.viewers = place.seen.setdefault(minute, {})
                 place.days[minute] = place.day
-            left = kind == "viewer.left"
+            news = 2 * at + (kind == "viewer.left")
             viewer = f"{event.source}:{event.viewer_id}"
-            news = place.viewers.get(viewer)
-            if news is None or at > news[0] or (left and at == news[0]):
-                place.viewers[viewer] = (at, left)
+            if news > place.viewers.get(viewer, -1):
+                place.viewers[viewer] = news
         elif kind == "order.paid" and event.version == 1 and event.currency == "CNY":
             order = (f"{event.platform}:{event.order_id}", event.amount_fen, event.product_id)
             scopes[place.own].orders.append(order)
             scopes[place.day].orders.append(order)
-    for place in places.values():
-        if place is None:
+    for found in places.values():
+        if found is None:
             continue
-        own, prefix = scopes[place.own].presence, f"{place.info.session_id}|"
-        for minute, viewers in place.seen.items():
-            own[minute] = [(viewer, at, left) for viewer, (at, left) in viewers.items()]
-            members = scopes[place.days[minute]].presence.setdefault(minute, [])
-            members.extend([(prefix + viewer, at, left) for viewer, (at, left) in viewers.items()])
+        own, prefix = scopes[found.own].presence, f"{found.info.session_id}|"
+        for minute, viewers in found.seen.items():
+            own[minute] = [(viewer, news >> 1, news & 1 == 1) for viewer, news in viewers.items()]
+            members = scopes[found.days[minute]].presence.setdefault(minute, [])
+            members.extend([(prefix + viewer, at, left) for viewer, at, left in own[minute]])
     return update
 
 
@@ -173,12 +179,12 @@ class _Place:
     own: str
     quarter: int = -1
     day: str = ""
-    #: minute → viewer → (ms, left), and the day scope of each minute
-    seen: dict[int, dict[str, tuple[int, bool]]] = field(default_factory=dict)
+    #: minute → viewer → 2 × ms + left, and the day scope of each minute
+    seen: dict[int, dict[str, int]] = field(default_factory=dict)
     days: dict[int, str] = field(default_factory=dict)
     #: The minute of the last viewer event, and its viewers.
     minute: int = -1
-    viewers: dict[str, tuple[int, bool]] = field(default_factory=dict)
+    viewers: dict[str, int] = field(default_factory=dict)
 
 
 _UNSEEN: Any = object()
