@@ -60,9 +60,11 @@ def local_day(moment: datetime, timezone: str) -> str:
 
 @dataclass(slots=True)
 class ScopeUpdate:
-    #: UTC minute (ms) → ``(viewer, seen at ms, left)``, at most one per viewer: who watches
-    #: now, and who was there in each minute.
-    presence: dict[int, list[tuple[str, int, bool]]] = field(default_factory=dict)
+    #: UTC minute (ms) → its viewers and their news, at most one per viewer: who watches now,
+    #: and who was there in each minute. A news is one number, ``2 × ms seen + left``, so
+    #: that "newer, or a leave at the same ms" is one comparison, and the columns go to the
+    #: stores as they are.
+    presence: dict[int, tuple[list[str], list[int]]] = field(default_factory=dict)
     #: ``(platform:order_id, amount_fen, product_id)`` of paid CNY orders.
     orders: list[tuple[str, int, int | None]] = field(default_factory=list)
 
@@ -124,8 +126,7 @@ def plan_checked(events: Iterable[Checked], sessions: dict[int, SessionInfo]) ->
     places: dict[int, _Place | None] = {}
     days = _Days()
     # This loop runs once per event: the last event's session and place are kept at hand
-    # (a batch's events mostly share one), and a viewer's news is one number, 2 × ms + left,
-    # so that "newer, or a leave at the same ms" is one comparison.
+    # (a batch's events mostly share one), and a viewer's news is one number (ScopeUpdate).
     session_id: int | None = None
     place: _Place | None = None
     for kind, when, checked in events:
@@ -165,9 +166,13 @@ def plan_checked(events: Iterable[Checked], sessions: dict[int, SessionInfo]) ->
             continue
         own, prefix = scopes[found.own].presence, f"{found.info.session_id}|"
         for minute, viewers in found.seen.items():
-            own[minute] = [(viewer, news >> 1, news & 1 == 1) for viewer, news in viewers.items()]
-            members = scopes[found.days[minute]].presence.setdefault(minute, [])
-            members.extend([(prefix + viewer, at, left) for viewer, at, left in own[minute]])
+            names, codes = list(viewers), list(viewers.values())
+            own[minute] = (names, codes)
+            theirs = scopes[found.days[minute]].presence
+            if minute not in theirs:
+                theirs[minute] = ([], [])
+            theirs[minute][0].extend([prefix + name for name in names])
+            theirs[minute][1].extend(codes)
     return update
 
 
@@ -281,10 +286,10 @@ class MemoryCounters(LiveCounters):
         self._expire(now)
         for name, change in update.scopes.items():
             scope = self._scopes.setdefault(name, _Scope())
-            for minute, news in change.presence.items():
+            for minute, (members, news) in change.presence.items():
                 seen = scope.minutes.setdefault(minute, set())
-                for member, at, left in news:
-                    apply_presence(scope.present, member, at, left)
+                for member, code in zip(members, news, strict=True):
+                    apply_presence(scope.present, member, code >> 1, code & 1 == 1)
                     seen.add(member)
                 scope.peak = max(scope.peak, len(seen))
             cutoff = now - PRESENCE_WINDOW_MS

@@ -34,7 +34,7 @@ from livebase.bus import BusUnavailableError
 from livebase.bus.redis_streams import client_from_url
 
 # KEYS: present, minute set, counters. ARGV: now ms, window ms, ttl s, minute ttl s, then the
-# news as one MessagePack array of three columns, [viewers], [ms], [left] (one argument:
+# news as one MessagePack array of two columns, [viewers] and [2 × ms + left] (one argument:
 # redis-py encodes each argument in Python, msgspec the whole array in C; columns, because
 # cmsgpack makes a Lua table of every array, and a table per viewer cost Redis a quarter of
 # its time). Presence keeps the newest news per viewer (negative: left); viewers are read and
@@ -42,14 +42,15 @@ from livebase.bus.redis_streams import client_from_url
 PRESENCE = """
 local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local news = cmsgpack.unpack(ARGV[5])
-local viewers, ats, lefts = news[1], news[2], news[3]
+local viewers, codes = news[1], news[2]
 for first = 1, #viewers, 500 do
   local last = math.min(first + 499, #viewers)
   local members = {unpack(viewers, first, last)}
   local stored = redis.call('ZMSCORE', KEYS[1], unpack(members))
   local known, changed, n = {}, {}, 0
   for k = 1, #members do
-    local member, at, left = members[k], ats[first + k - 1], lefts[first + k - 1]
+    local member, code = members[k], codes[first + k - 1]
+    local at, left = math.floor(code / 2), code % 2 == 1
     local cur = known[member]
     if cur == nil then cur = stored[k] and tonumber(stored[k]) end
     if (not cur) or at > math.abs(cur) or (left and at == math.abs(cur)) then
@@ -156,8 +157,7 @@ class RedisCounters(LiveCounters):
                 for minute, news in change.presence.items():
                     keys = [self.key(KEY_PRESENT, scope), self.key(KEY_MINUTE, f"{scope}:{minute}")]
                     argv: list[int | bytes] = [now, PRESENCE_WINDOW_MS, TTL_S, MINUTE_TTL_S]
-                    columns = tuple(zip(*news, strict=True)) or ((), (), ())
-                    argv.append(_msgpack(columns))
+                    argv.append(_msgpack(news))
                     await self._presence(keys=[*keys, counters], args=argv, client=pipe)
                 if change.orders:
                     keys = [
