@@ -60,9 +60,11 @@ def local_day(moment: datetime, timezone: str) -> str:
 
 @dataclass(slots=True)
 class ScopeUpdate:
-    #: UTC minute (ms) → ``(viewer, seen at ms, left)``, at most one per viewer: who watches
-    #: now, and who was there in each minute.
-    presence: dict[int, list[tuple[str, int, bool]]] = field(default_factory=dict)
+    #: UTC minute (ms) → its viewers and their news, at most one per viewer: who watches now,
+    #: and who was there in each minute. A news is one number, ``2 × ms seen + left``, so
+    #: that "newer, or a leave at the same ms" is one comparison, and the columns go to the
+    #: stores as they are.
+    presence: dict[int, tuple[list[str], list[int]]] = field(default_factory=dict)
     #: ``(platform:order_id, amount_fen, product_id)`` of paid CNY orders.
     orders: list[tuple[str, int, int | None]] = field(default_factory=list)
 
@@ -123,19 +125,25 @@ def plan_checked(events: Iterable[Checked], sessions: dict[int, SessionInfo]) ->
     # session id → its place, or None when unknown
     places: dict[int, _Place | None] = {}
     days = _Days()
+    # This loop runs once per event: the last event's session and place are kept at hand
+    # (a batch's events mostly share one), and a viewer's news is one number (ScopeUpdate).
+    session_id: int | None = None
+    place: _Place | None = None
     for kind, when, checked in events:
         # A struct or a schema model: either has the fields of its type by name.
         event: Any = checked
-        session_id = event.session_id
-        place = places.get(session_id, _UNSEEN)
-        if place is _UNSEEN:
-            place = places[session_id] = _place(update, sessions.get(session_id))
+        if event.session_id != session_id:
+            session_id = event.session_id
+            place = places.get(session_id, _UNSEEN)
+            if place is _UNSEEN:
+                place = places[session_id] = _place(update, sessions.get(session_id))
         if place is None:
             continue
-        at = epoch_ms(when)
-        if at // _QUARTER_MS != place.quarter:
+        at = int(when.timestamp() * 1000)  # epoch_ms(when)
+        quarter = at // _QUARTER_MS
+        if quarter != place.quarter:
             day, whole = days(when, at, place.info.timezone)
-            place.quarter = at // _QUARTER_MS if whole else -1
+            place.quarter = quarter if whole else -1
             place.day = base_scope(place.info.base, day)
             if place.day not in scopes:
                 scopes[place.day] = ScopeUpdate()
@@ -145,23 +153,26 @@ def plan_checked(events: Iterable[Checked], sessions: dict[int, SessionInfo]) ->
                 place.minute = minute
                 place.viewers = place.seen.setdefault(minute, {})
                 place.days[minute] = place.day
-            left = kind == "viewer.left"
+            news = 2 * at + (kind == "viewer.left")
             viewer = f"{event.source}:{event.viewer_id}"
-            news = place.viewers.get(viewer)
-            if news is None or at > news[0] or (left and at == news[0]):
-                place.viewers[viewer] = (at, left)
+            if news > place.viewers.get(viewer, -1):
+                place.viewers[viewer] = news
         elif kind == "order.paid" and event.version == 1 and event.currency == "CNY":
             order = (f"{event.platform}:{event.order_id}", event.amount_fen, event.product_id)
             scopes[place.own].orders.append(order)
             scopes[place.day].orders.append(order)
-    for place in places.values():
-        if place is None:
+    for found in places.values():
+        if found is None:
             continue
-        own, prefix = scopes[place.own].presence, f"{place.info.session_id}|"
-        for minute, viewers in place.seen.items():
-            own[minute] = [(viewer, at, left) for viewer, (at, left) in viewers.items()]
-            members = scopes[place.days[minute]].presence.setdefault(minute, [])
-            members.extend([(prefix + viewer, at, left) for viewer, (at, left) in viewers.items()])
+        own, prefix = scopes[found.own].presence, f"{found.info.session_id}|"
+        for minute, viewers in found.seen.items():
+            names, codes = list(viewers), list(viewers.values())
+            own[minute] = (names, codes)
+            theirs = scopes[found.days[minute]].presence
+            if minute not in theirs:
+                theirs[minute] = ([], [])
+            theirs[minute][0].extend([prefix + name for name in names])
+            theirs[minute][1].extend(codes)
     return update
 
 
@@ -173,12 +184,12 @@ class _Place:
     own: str
     quarter: int = -1
     day: str = ""
-    #: minute → viewer → (ms, left), and the day scope of each minute
-    seen: dict[int, dict[str, tuple[int, bool]]] = field(default_factory=dict)
+    #: minute → viewer → 2 × ms + left, and the day scope of each minute
+    seen: dict[int, dict[str, int]] = field(default_factory=dict)
     days: dict[int, str] = field(default_factory=dict)
     #: The minute of the last viewer event, and its viewers.
     minute: int = -1
-    viewers: dict[str, tuple[int, bool]] = field(default_factory=dict)
+    viewers: dict[str, int] = field(default_factory=dict)
 
 
 _UNSEEN: Any = object()
@@ -275,10 +286,10 @@ class MemoryCounters(LiveCounters):
         self._expire(now)
         for name, change in update.scopes.items():
             scope = self._scopes.setdefault(name, _Scope())
-            for minute, news in change.presence.items():
+            for minute, (members, news) in change.presence.items():
                 seen = scope.minutes.setdefault(minute, set())
-                for member, at, left in news:
-                    apply_presence(scope.present, member, at, left)
+                for member, code in zip(members, news, strict=True):
+                    apply_presence(scope.present, member, code >> 1, code & 1 == 1)
                     seen.add(member)
                 scope.peak = max(scope.peak, len(seen))
             cutoff = now - PRESENCE_WINDOW_MS

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,9 @@ from livebase.bus import Delivery, EventBus, RawEntry
 log = logging.getLogger("analytics.pipeline")
 
 
+_event, _session_id = itemgetter(2), attrgetter("session_id")
+
+
 @dataclass(slots=True)
 class CounterFeed:
     """Handler of the live-counters group: entries → :func:`~analytics.live.plan` → store.
@@ -54,7 +58,7 @@ class CounterFeed:
         )
         if not events:
             return
-        ids = {e.session_id for _, _, e in events}
+        ids = set(map(_session_id, map(_event, events)))  # sweeps in C: once per event
         sessions = self.directory.cached(ids)
         if sessions is None:
             async with self.db() as db:

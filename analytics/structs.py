@@ -28,8 +28,13 @@ SOURCE: Final = "source"
 CURRENCY: Final = "currency"
 
 
-class EventStruct(msgspec.Struct, tag_field="type", kw_only=True):
-    """Fields every event has; ``type`` is the msgspec tag."""
+class EventStruct(msgspec.Struct, tag_field="type", kw_only=True, gc=False):
+    """Fields every event has; ``type`` is the msgspec tag.
+
+    Untracked by the garbage collector (``gc=False``: fields are strings and numbers, so no
+    cycle can pass through one): a batch makes a thousand, which would otherwise set off
+    collections that walk them all.
+    """
 
     #: ``(field, pattern kind)`` of the fields :mod:`analytics.fastpath` checks itself.
     PATTERNS: ClassVar[tuple[tuple[str, str], ...]] = (("base", SLUG), ("room", SLUG))

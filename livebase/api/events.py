@@ -17,7 +17,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from analytics.constants import MAX_BATCH_EVENTS, STREAM_ANALYTICS
-from analytics.fastpath import CheckedBatch, Problem, check_batch
+from analytics.fastpath import (
+    CheckedBatch,
+    DecodedBody,
+    Problem,
+    check_batch,
+    check_decoded,
+    decode_body,
+)
 from livebase.api.analytics_ctx import DIRECTORY
 from livebase.api.middleware import envelope
 from livebase.api.routing import Context, Endpoint
@@ -84,7 +91,11 @@ async def _misplaced(ctx: Context, batch: CheckedBatch) -> list[Problem]:
 async def post_events(ctx: Context) -> Any:
     items: list[Any] = ctx.body.events
     lateness = timedelta(hours=ctx.settings.analytics_lateness_hours)
-    batch = check_batch(items, now=datetime.now(UTC), lateness=lateness)
+    now = datetime.now(UTC)
+    if isinstance(ctx.body, DecodedBody):
+        batch = check_decoded(ctx.body, now=now, lateness=lateness)
+    else:
+        batch = check_batch(items, now=now, lateness=lateness)
     problems = batch.problems + await _misplaced(ctx, batch)
     if problems:
         problems.sort(key=lambda p: p.index)
@@ -120,5 +131,6 @@ ENDPOINTS = [
         status=202,
         roles=POSTERS,
         errors=(400, 401, 403, 422, 503),
+        decode=decode_body,
     ),
 ]

@@ -79,6 +79,10 @@ class Endpoint:
     status: int = 200
     roles: frozenset[Role] = ALL_ROLES
     errors: Sequence[int] = field(default=(400, 401, 403, 404, 422))
+    #: A faster reading of the raw JSON body for a hot endpoint, tried before the general one;
+    #: it returns None for any body it cannot vouch reads as the general road reads it (the
+    #: handler then gets ``body``'s model as usual).
+    decode: Callable[[bytes], Any] | None = None
 
 
 def field_errors(exc: ValidationError) -> list[FieldError]:
@@ -89,7 +93,9 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
     return out
 
 
-async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+async def _parse_body(
+    request: web.Request, model: type[BaseModel], decode: Callable[[bytes], Any] | None = None
+) -> Any:
     ctype = request.content_type
     if ctype != "application/json":
         raise UnsupportedMedia(f"send the body as application/json, not {ctype or 'nothing'}")
@@ -97,6 +103,8 @@ async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel
         raw = await request.read()
     except ConnectionResetError as exc:  # the caller hung up mid-body; nobody reads the answer
         raise BadRequest("the body was cut short", code="malformed_json") from exc
+    if decode is not None and (decoded := decode(raw)) is not None:
+        return decoded
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -168,7 +176,11 @@ def wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResp
             async with request.app[DB_SESSIONS]() as db, db.begin():
                 principal = await authenticate(db, token, request.app[TOKENS])
                 principal.require(*endpoint.roles)
-                body = await _parse_body(request, endpoint.body) if endpoint.body else None
+                body = (
+                    await _parse_body(request, endpoint.body, endpoint.decode)
+                    if endpoint.body
+                    else None
+                )
                 ctx = Context(request, db, principal, query, body, turn)
                 result = await endpoint.handler(ctx)
         finally:

@@ -10,7 +10,8 @@ import msgspec
 import orjson
 import pytest
 
-from analytics.fastpath import check_batch, check_documents
+from analytics.constants import MAX_BATCH_EVENTS
+from analytics.fastpath import check_batch, check_decoded, check_documents, decode_body
 from analytics.schemas import (
     SCHEMAS,
     EventSchemaError,
@@ -165,3 +166,73 @@ def test_times_of_a_batch_are_judged_one_by_one() -> None:
     assert bus_events.parse_times(odd) == [*expected, None, None, None, None]
     arabic = "٢٠٢٥-05-01T11:59:00Z"  # digits, but not ASCII ones
     assert bus_events.parse_times([*good, arabic]) == [*expected, None]
+
+
+def same_batch(raw: bytes, *, lateness: timedelta = FOREVER) -> bool:
+    """Whether ``POST /api/v1/events``'s fast reading of ``raw`` took it; either way the
+    batch it makes is the general road's (orjson, the body model, ``check_batch``)."""
+    decoded = decode_body(raw)
+    if decoded is None:
+        return False
+    body = orjson.loads(raw)
+    # What the fast reading takes, the body model takes too: an object of only ``events``.
+    assert isinstance(body, dict) and list(body) == ["events"], raw
+    assert isinstance(body["events"], list) and len(body["events"]) <= MAX_BATCH_EVENTS, raw
+    fast = check_decoded(decoded, now=NOW, lateness=lateness)
+    general = check_batch(body["events"], now=NOW, lateness=lateness)
+    assert fast.packed() == general.packed(), raw
+    assert (fast.indices, fast.places) == (general.indices, general.places), raw
+    assert (fast.problems, fast.duplicates) == (general.problems, general.duplicates), raw
+    return True
+
+
+def body(events: list[Any]) -> bytes:
+    return orjson.dumps({"events": events})
+
+
+def test_decoded_bodies_agree_with_the_general_road() -> None:
+    rng = random.Random(20251129)
+    kinds = sorted(VALID)
+    taken = 0
+    for round_ in range(600):
+        events = []
+        for i in range(rng.randint(1, 6)):
+            raw = {**valid(rng.choice(kinds)), "event_id": f"e-{i}"}
+            if rng.random() < 0.5:
+                raw["session_id"] = rng.choice([12, 13])
+            for _ in range(rng.randint(0, 2)):
+                name = rng.choice([*raw, "version", "viewer_id", "viewer_source", "quantity"])
+                if rng.random() < 0.2:
+                    raw.pop(name, None)
+                else:
+                    raw[name] = rng.choice(ODD_VALUES)
+            events.append(raw)
+        taken += same_batch(body(events), lateness=FOREVER if round_ % 2 else timedelta(hours=1))
+    assert 50 < taken < 550  # both roads were exercised
+
+
+def test_odd_bodies_agree_or_take_the_general_road() -> None:
+    one = valid("viewer.heartbeat")
+    assert same_batch(body([]))
+    assert same_batch(body([one, one]))  # a repeated id: the general road counts it
+    assert same_batch(body([one, {**one, "event_id": "e-2", "session_id": 13}]))
+    assert same_batch(body([{**one, "occurred_at": "2025-04-30T11:00:00Z"}]), lateness=timedelta(1))
+    # The last of repeated keys wins in both readings.
+    raw = body([one])
+    assert same_batch(raw.replace(b'"base":', b'"base":"Bad Slug","base":'))
+    assert same_batch(raw.replace(b'"base":', b'"base":"haifeng","base":'))
+    assert same_batch(raw.replace(b'{"events":', b'{"events":[],"events":'))
+    # Read, but refused by the fast checks: orjson reads a number this wide as a float.
+    assert same_batch(raw.replace(b'"session_id":12', b'"session_id":18446744073709551616'))
+    # Not read fast: unknown keys, escapes, non-ASCII, other shapes, too many events.
+    for odd in (
+        raw.replace(b'"base":', b'"extra":1e400,"base":'),
+        raw.replace(b"}]}", b'}],"more":1}'),
+        raw.replace(b'"v1"', b'"v\\u0031"'),
+        raw.replace(b'"v1"', '"v１"'.encode()),
+        raw.replace(b'"session_id":12', b'"session_id":12.0'),
+        body([{**one, "event_id": f"e-{i}"} for i in range(MAX_BATCH_EVENTS + 1)]),
+        b"[]",
+        b'{"events":{}}',
+    ):
+        assert decode_body(odd) is None, odd
