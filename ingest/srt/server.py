@@ -19,8 +19,8 @@ every 10 ms whether or not anything arrives, about a quarter of a CPU second a m
 nothing. So the server binds the UDP port itself, for its whole life, and while asleep only the
 event loop watches that socket. A caller's first handshake packet wakes it: libsrt's listener
 is opened on a duplicate of the socket (``srt_bind_acquire``), and libsrt's threads start.
-Callers repeat the handshake every 250 ms, so one whose first packet libsrt did not see
-connects a quarter of a second later. ``sleep_after`` seconds after the last connection ended
+The packet that woke it waits in the socket for libsrt to read; were it missed, callers repeat
+the handshake every 250 ms. ``sleep_after`` seconds after the last connection ended
 (or after a wake-up that brought none), the listener is closed and its threads end.
 """
 
@@ -252,6 +252,8 @@ class SrtServer:
             except SrtError as exc:
                 if not self._stopping and self._dozing is None:
                     log.error("SRT ingest stopped accepting: %s", exc)
+                    # Asleep again, the next caller opens a new listener.
+                    self._sleep_later(0)
                 return
             if self._stopping or self._dozing is not None:
                 # Connected in the instant the listener closed: its caller reconnects.
