@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from media import make_flv
 from net import wait_until
+from service_support import live_service
 from srt_support import Caller, Registry, finished, publish
 
 from ingest.flv import TAG_VIDEO
@@ -102,3 +103,41 @@ async def test_stop_while_asleep_frees_the_port() -> None:
     await srt.stop()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         udp.bind(("127.0.0.1", port))
+
+
+async def test_every_interface_over_ipv6_takes_ipv4_callers() -> None:
+    registry = Registry({KEY})
+    async with SrtServer(registry, 0, host="::", sleep_after=SLEEP_AFTER) as srt:
+        caller = Caller(srt.port, KEY)
+        try:
+            await asyncio.to_thread(caller.connect)
+            await wait_until(lambda: asyncio.sleep(0, registry.sinks.get(KEY)), bool, within=5)
+            assert srt.connections[0].peer.startswith("127.0.0.1:")
+        finally:
+            caller.close()
+
+
+async def test_the_service_wakes_its_listener_for_a_publish(
+    database_url: str, tmp_path: Path
+) -> None:
+    flv = make_flv(tmp_path / "larix.flv", seconds=2, gop=30)
+    env = {"LIVEBASE_SRT_SLEEP_AFTER_SECONDS": "1", "LIVEBASE_RECONNECT_GRACE_SECONDS": "1"}
+    async with live_service(database_url, tmp_path, env) as live:
+        path = "/api/v1/bases/haifeng/rooms/studio-1/stream-key"
+        key = (await live.api("POST", path))["stream_key"]
+        encoder = publish(live.settings.srt_port, f"#!::r=live/{key},m=publish", flv)
+        try:
+            await wait_until(
+                lambda: live.api("GET", "/api/v1/bases/haifeng/sessions?status=live"),
+                lambda page: page["items"],
+                within=15,
+            )
+            assert await asyncio.to_thread(finished, encoder) == 0
+        finally:
+            if encoder.poll() is None:
+                encoder.kill()
+        await wait_until(
+            lambda: live.api("GET", "/api/v1/bases/haifeng/sessions?status=ended"),
+            lambda page: page["items"],
+            within=20,
+        )
