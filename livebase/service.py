@@ -107,7 +107,11 @@ async def running_service(settings: Settings) -> AsyncIterator[Running]:
         )
         await rtmp.start()
         srt = SrtServer(
-            registry, settings.srt_port, host=settings.listen_host, ffmpeg=settings.ffmpeg_path()
+            registry,
+            settings.srt_port,
+            host=settings.listen_host,
+            ffmpeg=settings.ffmpeg_path(),
+            sleep_after=settings.srt_sleep_after_seconds,
         )
         await srt.start()
         site = web.TCPSite(runner, settings.listen_host, settings.http_port)

@@ -137,6 +137,7 @@ class Settings(_Strict):
     http_port: int = Field(default=8080, ge=1, le=65535)
     rtmp_port: int = Field(default=1935, ge=1, le=65535)
     srt_port: int = Field(default=9000, ge=1, le=65535)
+    srt_sleep_after_seconds: float = Field(default=30.0, ge=1.0, le=86400.0)
     whip_ice_servers: tuple[str, ...] = ()
     public_host: str = "127.0.0.1"
     ffmpeg: str = ""

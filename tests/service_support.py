@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 from media import FFMPEG
-from net import free_port
+from net import free_port, free_udp_port
 
 from ingest.process import live_children
 from livebase.api.state import DB_SESSIONS
@@ -53,6 +53,7 @@ async def live_service(
             "LIVEBASE_DATABASE_URL": database_url,
             "LIVEBASE_HTTP_PORT": str(free_port()),
             "LIVEBASE_RTMP_PORT": str(free_port()),
+            "LIVEBASE_SRT_PORT": str(free_udp_port()),
             "LIVEBASE_HLS_SEGMENT_SECONDS": "1",
             **env,
         }

@@ -1,17 +1,19 @@
 """Helpers for the SRT tests: a fake registry made of plain records (it follows
 ``LiveRegistry.begin``: a known key gets a sink, a second publish takes over the first), bare
 SRT callers made with the libsrt binding for what ffmpeg will not do (connect and send
-nothing), and a look at child processes' command lines."""
+nothing), ffmpeg publishing over SRT, and a look at child processes' command lines."""
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
-import socket
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from media import FFMPEG
 
 from ingest.process import live_children
 from ingest.srt.libsrt import Opt, SrtError, libsrt
@@ -62,12 +64,6 @@ class Registry:
         return sink
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Caller:
     """A bare SRT caller on 127.0.0.1. Its calls block: use them through ``asyncio.to_thread``."""
 
@@ -107,6 +103,37 @@ class Caller:
             self.closed = True
             self.lib.close(self.sock)
             self.lib.cleanup()
+
+
+def publish(port: int, stream_id: str, flv: Path, *, realtime: bool = True) -> Any:
+    """ffmpeg sending H.264/AAC in MPEG-TS over SRT, as OBS's SRT output does."""
+    return subprocess.Popen(
+        [
+            FFMPEG,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            *(["-re"] if realtime else []),
+            "-i",
+            str(flv),
+            "-c",
+            "copy",
+            "-f",
+            "mpegts",
+            f"srt://127.0.0.1:{port}?streamid={stream_id}&connect_timeout=3000",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def finished(process: Any, within: float = 30) -> int:
+    try:
+        return int(process.wait(within))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def child_command_lines() -> list[bytes]:

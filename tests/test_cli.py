@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from net import free_port
+from net import free_port, free_udp_port
 
 # The console script installed with the package, as a person would run it.
 LIVEBASE = [str(Path(sys.executable).parent / "livebase")]
@@ -109,7 +109,11 @@ def test_serve_answers_and_stops_on_sigterm(env: dict[str, str]) -> None:
 
 
 def test_demo_runs_end_to_end_and_stops(env: dict[str, str]) -> None:
-    env = env | {"LIVEBASE_HTTP_PORT": str(free_port()), "LIVEBASE_RTMP_PORT": str(free_port())}
+    env = env | {
+        "LIVEBASE_HTTP_PORT": str(free_port()),
+        "LIVEBASE_RTMP_PORT": str(free_port()),
+        "LIVEBASE_SRT_PORT": str(free_udp_port()),
+    }
     result = run(["demo", "--duration", "1"], env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "is live" in result.stderr and "demo stopped" in result.stderr
@@ -136,7 +140,11 @@ def processes_mentioning(text: str) -> list[int]:
 
 
 def test_demo_stops_on_ctrl_c_leaving_no_child(env: dict[str, str]) -> None:
-    env = env | {"LIVEBASE_HTTP_PORT": str(free_port()), "LIVEBASE_RTMP_PORT": str(free_port())}
+    env = env | {
+        "LIVEBASE_HTTP_PORT": str(free_port()),
+        "LIVEBASE_RTMP_PORT": str(free_port()),
+        "LIVEBASE_SRT_PORT": str(free_udp_port()),
+    }
     proc = subprocess.Popen(
         [*LIVEBASE, "demo"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import uvloop
 from media import FFMPEG, codecs, make_flv
-from net import free_port, wait_until
+from net import free_port, free_udp_port, wait_until
 
 from ingest.process import live_children
 from livebase import eventloop
@@ -53,6 +53,7 @@ async def relay(tmp_path: Path, flv: Path) -> tuple[Path, Path]:
             "LIVEBASE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}",
             "LIVEBASE_HTTP_PORT": str(free_port()),
             "LIVEBASE_RTMP_PORT": str(free_port()),
+            "LIVEBASE_SRT_PORT": str(free_udp_port()),
             "LIVEBASE_RECONNECT_GRACE_SECONDS": "1",
             "LIVEBASE_HLS_SEGMENT_SECONDS": "1",
         }

@@ -8,16 +8,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from media import FFMPEG, ffprobe, make_flv, video_packets
+from media import ffprobe, make_flv, video_packets
 from net import wait_until
 from service_support import Live, live_service
-from srt_support import Caller, Registry, child_command_lines
+from srt_support import Caller, Registry, child_command_lines, finished, publish
 
 from ingest.flv import TAG_VIDEO
 from ingest.process import live_children
@@ -26,37 +24,6 @@ from ingest.srt.streamid import AccessReject
 
 KEY = "lbk_9f8e7d6c5b4a39210fed"
 OTHER = "lbk_0a1b2c3d4e5f6a7b8c9d"
-
-
-def publish(port: int, stream_id: str, flv: Path, *, realtime: bool = True) -> Any:
-    """ffmpeg sending H.264/AAC in MPEG-TS over SRT, as OBS's SRT output does."""
-    return subprocess.Popen(
-        [
-            FFMPEG,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            *(["-re"] if realtime else []),
-            "-i",
-            str(flv),
-            "-c",
-            "copy",
-            "-f",
-            "mpegts",
-            f"srt://127.0.0.1:{port}?streamid={stream_id}&connect_timeout=3000",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def finished(process: Any, within: float = 30) -> int:
-    try:
-        return int(process.wait(within))
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 # --- against the running service ----------------------------------------------------------

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from media import FFMPEG, make_flv, video_packets
-from net import wait_until
-from srt_support import Registry, child_command_lines, free_udp_port
+from net import free_udp_port, wait_until
+from srt_support import Registry, child_command_lines
 
 from ingest.destinations import UnsupportedOutput, destination_output
 from ingest.fanout import Fanout

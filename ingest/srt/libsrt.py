@@ -60,7 +60,6 @@ class Opt(enum.IntEnum):
     PEERLATENCY = 44
     STREAMID = 46
     TRANSTYPE = 50
-    IPV6ONLY = 54
     PEERIDLETIMEO = 55
 
 
@@ -127,14 +126,14 @@ ListenHandler = Callable[[int, str, str], int | None]
 """(new socket, peer, stream id) -> None to accept, or a reject code (AccessReject) to refuse."""
 
 
-def _sockaddr(host: str, port: int) -> tuple[ctypes.Array[ctypes.c_char], bool]:
+def _sockaddr(host: str, port: int) -> ctypes.Array[ctypes.c_char]:
     """A sockaddr_in or sockaddr_in6 for a literal address (resolve names before)."""
     address = ipaddress.ip_address(host)
     if address.version == 4:
         raw = struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + address.packed
-        return ctypes.create_string_buffer(raw + bytes(8), 16), False
+        return ctypes.create_string_buffer(raw + bytes(8), 16)
     raw = struct.pack("=H", socket.AF_INET6) + struct.pack("!HI", port, 0) + address.packed
-    return ctypes.create_string_buffer(raw + struct.pack("=I", 0), 28), True
+    return ctypes.create_string_buffer(raw + struct.pack("=I", 0), 28)
 
 
 def format_sockaddr(raw: bytes) -> str:
@@ -165,7 +164,7 @@ class LibSrt:
             "srt_create_socket": (c_int, []),
             "srt_setsockflag": (c_int, [c_int, c_int, c_void_p, c_int]),
             "srt_getsockflag": (c_int, [c_int, c_int, c_void_p, p_int]),
-            "srt_bind": (c_int, [c_int, c_void_p, c_int]),
+            "srt_bind_acquire": (c_int, [c_int, c_int]),
             "srt_listen": (c_int, [c_int, c_int]),
             "srt_accept": (c_int, [c_int, c_void_p, p_int]),
             "srt_listen_callback": (c_int, [c_int, _LISTEN_CALLBACK, c_void_p]),
@@ -173,7 +172,6 @@ class LibSrt:
             "srt_recvmsg": (c_int, [c_int, c_void_p, c_int]),
             "srt_sendmsg2": (c_int, [c_int, c_char_p, c_int, c_void_p]),
             "srt_close": (c_int, [c_int]),
-            "srt_getsockname": (c_int, [c_int, c_void_p, p_int]),
             "srt_getlasterror": (c_int, [p_int]),
             "srt_getlasterror_str": (c_char_p, []),
             "srt_getrejectreason": (c_int, [c_int]),
@@ -269,18 +267,10 @@ class LibSrt:
         self._check(int(result), f"reading {opt.name}")
         return buffer.raw[: length.value].decode("utf-8", "replace")
 
-    def bind(self, sock: int, host: str, port: int) -> None:
-        address, v6 = _sockaddr(host, port)
-        if v6:
-            # libsrt refuses "::" unless told whether IPv4 callers are welcome too: they are.
-            self.set_int(sock, Opt.IPV6ONLY, 0)
-        self._check(int(self._lib.srt_bind(sock, address, len(address))), "srt_bind")
-
-    def local_port(self, sock: int) -> int:
-        buffer = ctypes.create_string_buffer(128)
-        length = ctypes.c_int(128)
-        self._check(int(self._lib.srt_getsockname(sock, buffer, ctypes.byref(length))), "name")
-        return int(struct.unpack_from("!H", buffer.raw, 2)[0])
+    def bind_acquire(self, sock: int, udp_fd: int) -> None:
+        """Bind to an already bound UDP socket, which libsrt then owns and closes with the
+        SRT socket (hand it a ``dup`` to keep one of your own)."""
+        self._check(int(self._lib.srt_bind_acquire(sock, udp_fd)), "srt_bind_acquire")
 
     def listen(self, sock: int, backlog: int = 16) -> None:
         self._check(int(self._lib.srt_listen(sock, backlog)), "srt_listen")
@@ -323,7 +313,7 @@ class LibSrt:
 
     def connect(self, sock: int, host: str, port: int) -> None:
         """Connect to a literal address (resolve names first); a refusal carries ``reject``."""
-        address, _ = _sockaddr(host, port)
+        address = _sockaddr(host, port)
         self._check(int(self._lib.srt_connect(sock, address, len(address))), "connect", sock)
 
     def recv(self, sock: int, buffer: ctypes.Array[ctypes.c_char]) -> bytes:
