@@ -16,9 +16,9 @@ anyway. So the recompute of a sealed day writes
   members from this day's;
 * the day sets (:mod:`analytics.day_sets`) of the local days the UTC day touches, derived
   column-wise from the session sets: the counters alone for a local day that ended before the
-  horizon too (its member rows only tell whether a member joining the day is new, or a click
-  buyer, and no event can ask that any more), the counters and the member rows, as the live
-  consumer leaves them, for a local day still open.
+  horizon too, as the prune leaves it (its member rows only tell whether a member joining the
+  day is new, or a click buyer, and no event can ask that any more), the counters and the
+  member rows, as the live consumer leaves them, for a local day still open.
 
 This leans on what the prune leans on: that the rollup consumer counts an event within the
 prune's margin of the lateness window after it happened.

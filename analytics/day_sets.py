@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from analytics.directory import SessionDirectory, SessionInfo
 from analytics.inserts import insert_for, insert_new, table_of
 from analytics.models import CLICK_BUYER, DayCount, DayMember, SetMember
+from livebase.db.models import Base
 
 #: A session set member: session id, kind, namespace, member id, first minute.
 SessionMember = tuple[int, str, str, str, datetime]
@@ -165,6 +166,25 @@ async def rebuild_days(db: AsyncSession, start: datetime, end: datetime) -> None
     rows = day_rows(members, sessions, days)
     rows |= click_buyers(rows)
     await write_rows(db, rows)
+
+
+async def forget_members_before(db: AsyncSession, horizon: datetime) -> None:
+    """Drop the member rows of every base's local days that ended by ``horizon``; keep the
+    counts.
+
+    A day's member rows only tell whether a member joining it is new, and whether it is a
+    click buyer; no event can join a day that ended before the prune's horizon (the prune's
+    own assumption, :func:`~analytics.rollup_store.prune_horizon`), so its counters are final.
+    Local day ``d`` ends at local midnight of ``d + 1``: the days before the horizon's local
+    date have ended, the horizon's own has not.
+    """
+    bases: dict[date, list[int]] = {}
+    for base_id, zone in await db.execute(select(Base.id, Base.timezone)):
+        bases.setdefault(horizon.astimezone(_zone(zone)).date(), []).append(base_id)
+    for until, ids in sorted(bases.items()):
+        await db.execute(
+            delete(DayMember).where(DayMember.base_id.in_(sorted(ids)), DayMember.day < until)
+        )
 
 
 async def write_rows(db: AsyncSession, rows: Iterable[DayRow]) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.day_sets import add_session_members
+from analytics.day_sets import add_session_members, forget_members_before
 from analytics.directory import SessionInfo
 from analytics.inserts import insert_for, insert_new, table_of
 from analytics.models import (
@@ -185,9 +185,11 @@ def prune_horizon(now: datetime, lateness: timedelta) -> datetime:
 
 
 async def forget_before(db: AsyncSession, horizon: datetime) -> None:
-    """Drop the ledger and presence rows no event inside the lateness window can need."""
+    """Drop the ledger, presence and day-set member rows no event inside the lateness window
+    can need (the day counters stay)."""
     await db.execute(delete(ProcessedEvent).where(ProcessedEvent.occurred_at < horizon))
     await db.execute(delete(Presence).where(Presence.minute < horizon))
+    await forget_members_before(db, horizon)
 
 
 async def clear_span(db: AsyncSession, start: datetime, end: datetime) -> None:

@@ -16,13 +16,14 @@ import pytest
 from alembic import command
 from api_support import World
 from events_support import LiveRef, live_session
+from recompute_support import figures
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from analytics.directory import SessionDirectory
 from analytics.models import DayCount, DayMember
-from analytics.rollup_store import apply_events
+from analytics.rollup_store import PRUNE_MARGIN, apply_events, forget_before, prune_horizon
 from analytics.schemas import AnalyticsEvent, parse_event
 from livebase.api.state import DB_SESSIONS
 from livebase.db.migrate import alembic_config, upgrade
@@ -151,6 +152,47 @@ async def test_one_batch_gives_the_same_rows(world: World) -> None:
             await session.execute(delete(DayMember.metadata.tables[table]))  # fmt: skip
     await count(db, a_day(a, b), 100)
     assert await day_tables(db) == one_by_one
+
+
+async def test_the_prune_drops_the_member_rows_of_ended_local_days_and_keeps_their_counts(
+    world: World,
+) -> None:
+    """The prune drops the member rows of a local day (Shanghai's) that ended before its
+    horizon: the counters, the reports and the rankings stay; the day still open keeps its
+    rows, and a member joining it again is still known."""
+    a, b = await two_sessions(world)
+    db = world.api.app[DB_SESSIONS]
+    await count(db, a_day(a, b), 3)
+    members, counts = await day_tables(db)
+    assert {m[1] for m in members} == {EVE, DAY}
+    as_of = MIDNIGHT + timedelta(days=3)
+    async with db() as session:
+        shown = await figures(session, [EVE, DAY], as_of)
+
+    lateness = timedelta(hours=24)
+    # The horizon an hour into the day: the eve has ended, the day has not.
+    now = MIDNIGHT + timedelta(hours=1) + lateness + PRUNE_MARGIN
+    async with db() as session, session.begin():
+        await forget_before(session, prune_horizon(now, lateness))
+    assert await day_tables(db) == ({m for m in members if m[1] == DAY}, counts)
+    async with db() as session:
+        assert await figures(session, [EVE, DAY], as_of) == shown
+    # v2, of session b, joins a: new to a and its theme, known to the host and the base.
+    again = raw("viewer.joined", a, MIDNIGHT + 9 * M, viewer_id="v2")
+    await count(db, [parse_event(again, now=as_of, max_skew=timedelta(days=3))], 1)
+    assert a.theme_id is not None
+    assert (await day_tables(db))[1] == counts | {
+        (DAY, "session", a.id, "viewer"): 2,
+        (DAY, "theme", a.theme_id, "viewer"): 2,
+    }
+
+    # A second before the day's end (local midnight) it keeps its rows; from then on not.
+    day_end = MIDNIGHT + timedelta(days=1)
+    for horizon, left in ((day_end - timedelta(seconds=1), True), (day_end, False)):
+        async with db() as session, session.begin():
+            await forget_before(session, horizon)
+        rows, _ = await day_tables(db)
+        assert bool(rows) == left, horizon
 
 
 async def test_the_migration_derives_the_day_sets_of_what_was_counted(world: World) -> None:
