@@ -17,8 +17,8 @@ members of that same day (a recompute's local days reach a day either side of it
 where the consumer still counts). On PostgreSQL they exclude each other with a transaction
 lock per local date (:func:`lock_days`): the consumer holds it shared for a batch's dates, a
 rebuild exclusively. Otherwise a rebuild that began while a consumer's member was not yet
-committed deletes the day without the member's rows, sees the member once committed, and
-writes its rows again (a duplicate key, the recompute fails), or counts around it.
+committed deletes the day without the member's rows, waits for the consumer's counter rows,
+sees the member once committed and writes its rows again: a duplicate key fails the recompute.
 """
 
 from __future__ import annotations
@@ -108,11 +108,12 @@ async def lock_days(db: AsyncSession, days: Iterable[date], *, shared: bool) -> 
     """On PostgreSQL, hold the day-set lock of each of ``days`` until the transaction ends.
 
     Consumers hold it shared: they run side by side (two of them pairing a click with a
-    payment also take :func:`_serialise`'s). A rebuild holds it exclusively: it waits for the
-    consumers storing members of its days to commit, and they for it. Taken in date order,
-    before any other lock of the transaction (the caller takes it first), so that no two
-    transactions wait for each other. The one-key advisory lock space is the dates', the
-    two-key one the pairs'. (SQLite writes one transaction at a time.)
+    payment also take :func:`_serialise`'s, after this one). A rebuild holds it exclusively:
+    it waits for the consumers storing members of its days to commit, and they for it. In
+    date order; the consumer (:func:`~analytics.rollup_store.apply_events`) and the recompute
+    take it before any write, so that neither waits for it while holding rows the other may
+    be waiting for. The one-key advisory lock space is the dates', the two-key one the pairs'.
+    (SQLite writes one transaction at a time.)
     """
     if db.get_bind().dialect.name != "postgresql":
         return
