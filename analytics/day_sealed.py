@@ -16,9 +16,9 @@ anyway. So the recompute of a sealed day writes
   members from this day's;
 * the day sets (:mod:`analytics.day_sets`) of the local days the UTC day touches, derived
   column-wise from the session sets: the counters alone for a local day that ended before the
-  horizon too (its member rows only tell whether a member joining the day is new, or a click
-  buyer, and no event can ask that any more), the counters and the member rows, as the live
-  consumer leaves them, for a local day still open.
+  horizon too, as the prune leaves it (its member rows only tell whether a member joining the
+  day is new, or a click buyer, and no event can ask that any more), the counters and the
+  member rows, as the live consumer leaves them, for a local day still open.
 
 This leans on what the prune leans on: that the rollup consumer counts an event within the
 prune's margin of the lateness window after it happened.
@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.day_sets import COLUMNS, add_counts, write_rows
+from analytics.day_sets import COLUMNS, add_counts, lock_days, write_rows
 from analytics.directory import SessionDirectory
 from analytics.inserts import bulk_insert
 from analytics.models import CLICK_BUYER, DAY_SCOPES, DayCount, DayMember, ProcessedEvent, SetMember
@@ -153,8 +153,10 @@ async def _derive_days(
     db: AsyncSession, new: pa.Table, start: datetime, end: datetime, horizon: datetime
 ) -> None:
     """Derive the touched day sets again from the day's new members and the stored members
-    of the rest of those local days; member rows for the local days still open only."""
+    of the rest of those local days; member rows for the local days still open only, which
+    the live consumer may be writing to: under the days' exclusive locks."""
     days = await _touched(db, start, end)
+    await lock_days(db, {day for _, day in days}, shared=False)
     for base_id, day in sorted(days):
         for model in (DayMember, DayCount):
             await db.execute(delete(model).where(model.base_id == base_id, model.day == day))

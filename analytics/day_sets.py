@@ -11,6 +11,14 @@ inserted. A member both a clicker and a paying viewer of a scope's day is a
 The session sets stay the truth: :func:`rebuild_days` derives the day sets of whole local
 days from them again (the recompute of an open day calls it; that of a sealed day derives
 them column-wise, :mod:`analytics.day_sealed`).
+
+A rebuild deletes a day's rows and writes them again while the live consumer may be storing
+members of that same day (a recompute's local days reach a day either side of its UTC day,
+where the consumer still counts). On PostgreSQL they exclude each other with a transaction
+lock per local date (:func:`lock_days`): the consumer holds it shared for a batch's dates, a
+rebuild exclusively. Otherwise a rebuild that began while a consumer's member was not yet
+committed deletes the day without the member's rows, waits for the consumer's counter rows,
+sees the member once committed and writes its rows again: a duplicate key fails the recompute.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from analytics.directory import SessionDirectory, SessionInfo
 from analytics.inserts import insert_for, insert_new, table_of
 from analytics.models import CLICK_BUYER, DayCount, DayMember, SetMember
+from livebase.db.models import Base
 
 #: A session set member: session id, kind, namespace, member id, first minute.
 SessionMember = tuple[int, str, str, str, datetime]
@@ -74,10 +83,52 @@ def click_buyers(rows: Iterable[DayRow]) -> set[DayRow]:
     return {(*r[:4], CLICK_BUYER, *r[5:]) for r in seen if (*r[:4], PAIRED[r[4]], *r[5:]) in seen}
 
 
+def span_days(start: datetime, end: datetime) -> list[date]:
+    """The local dates, in any time zone, of ``[start, end)`` (UTC): a day either side."""
+    first = start.date() - timedelta(days=1)
+    return [first + timedelta(days=n) for n in range((end.date() - first).days + 1)]
+
+
+def local_days(times: Iterable[tuple[str, datetime]]) -> set[date]:
+    """Every local date from the earliest to the latest of ``times`` (zone, UTC time) of each
+    zone: the days the members first seen at those times (in their minutes) can go into."""
+    bounds: dict[str, tuple[datetime, datetime]] = {}
+    for zone, at in times:
+        low, high = bounds.get(zone, (at, at))
+        bounds[zone] = (min(low, at), max(high, at))
+    out: set[date] = set()
+    for zone, (low, high) in bounds.items():
+        first = low.replace(second=0, microsecond=0).astimezone(_zone(zone)).date()
+        last = high.astimezone(_zone(zone)).date()
+        out.update(first + timedelta(days=n) for n in range((last - first).days + 1))
+    return out
+
+
+async def lock_days(db: AsyncSession, days: Iterable[date], *, shared: bool) -> None:
+    """On PostgreSQL, hold the day-set lock of each of ``days`` until the transaction ends.
+
+    Consumers hold it shared: they run side by side (two of them pairing a click with a
+    payment also take :func:`_serialise`'s, after this one). A rebuild holds it exclusively:
+    it waits for the consumers storing members of its days to commit, and they for it. In
+    date order; the consumer (:func:`~analytics.rollup_store.apply_events`) and the recompute
+    take it before any write, so that neither waits for it while holding rows the other may
+    be waiting for. The one-key advisory lock space is the dates', the two-key one the pairs'.
+    (SQLite writes one transaction at a time.)
+    """
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    take = func.pg_advisory_xact_lock_shared if shared else func.pg_advisory_xact_lock
+    for day in sorted(set(days)):
+        await db.execute(select(take(day.toordinal())))
+
+
 async def add_session_members(
     db: AsyncSession, members: Sequence[SessionMember], sessions: Mapping[int, SessionInfo]
 ) -> None:
-    """Put newly stored session members into their day sets; count the rows that are new."""
+    """Put newly stored session members into their day sets; count the rows that are new.
+
+    Beside a running rebuild, the caller holds the days' locks shared (:func:`lock_days`).
+    """
     rows = [dict(zip(COLUMNS, r, strict=True)) for r in sorted(day_rows(members, sessions))]
     new: list[DayRow] = [tuple(r) for r in await insert_new(db, table_of(DayMember), rows, COLUMNS)]
     pairs = [r for r in new if r[4] in PAIRED]
@@ -142,10 +193,13 @@ async def add_counts(db: AsyncSession, counts: Mapping[tuple[Any, ...], int]) ->
 async def rebuild_days(db: AsyncSession, start: datetime, end: datetime) -> None:
     """Derive the day sets of every local day that ``[start, end)`` (UTC) touches again.
 
-    Any time zone's local days of a UTC span lie within a day either side of its UTC dates;
-    they are rebuilt whole, from every session member first seen in them.
+    Any time zone's local days of a UTC span lie within a day either side of its UTC dates
+    (:func:`span_days`); they are rebuilt whole, from every session member first seen in them,
+    under their exclusive locks (:func:`lock_days`).
     """
-    days = (start.date() - timedelta(days=1), end.date())
+    dates = span_days(start, end)
+    await lock_days(db, dates, shared=False)
+    days = (dates[0], dates[-1])
     for model in (DayMember, DayCount):
         await db.execute(delete(model).where(model.day >= days[0], model.day <= days[1]))
     stored = await db.execute(
@@ -165,6 +219,25 @@ async def rebuild_days(db: AsyncSession, start: datetime, end: datetime) -> None
     rows = day_rows(members, sessions, days)
     rows |= click_buyers(rows)
     await write_rows(db, rows)
+
+
+async def forget_members_before(db: AsyncSession, horizon: datetime) -> None:
+    """Drop the member rows of every base's local days that ended by ``horizon``; keep the
+    counts.
+
+    A day's member rows only tell whether a member joining it is new, and whether it is a
+    click buyer; no event can join a day that ended before the prune's horizon (the prune's
+    own assumption, :func:`~analytics.rollup_store.prune_horizon`), so its counters are final.
+    Local day ``d`` ends at local midnight of ``d + 1``: the days before the horizon's local
+    date have ended, the horizon's own has not.
+    """
+    bases: dict[date, list[int]] = {}
+    for base_id, zone in await db.execute(select(Base.id, Base.timezone)):
+        bases.setdefault(horizon.astimezone(_zone(zone)).date(), []).append(base_id)
+    for until, ids in sorted(bases.items()):
+        await db.execute(
+            delete(DayMember).where(DayMember.base_id.in_(sorted(ids)), DayMember.day < until)
+        )
 
 
 async def write_rows(db: AsyncSession, rows: Iterable[DayRow]) -> None:

@@ -125,7 +125,9 @@ class DayMember(Model):
 
     Derived from the session sets: a session member counts in the local day of its first
     minute, in its session, host, theme and base (a missing host or theme is id 0) of
-    ``base_id``. ``kind`` is a :data:`KINDS` member or :data:`CLICK_BUYER`.
+    ``base_id``. ``kind`` is a :data:`KINDS` member or :data:`CLICK_BUYER`. Kept while the
+    local day can receive events: the prune drops the rows of a day that ended before its
+    horizon, whose :class:`DayCount` rows are final.
     """
 
     __tablename__ = "analytics_day_members"

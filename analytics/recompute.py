@@ -14,7 +14,10 @@ without ledger and presence rows, and with day-set counters alone where the loca
 sealed too (:mod:`analytics.day_sealed`). The readers see the same figures either way.
 
 A day still inside the lateness window may yet receive events the archive has not written,
-so it is refused unless ``force`` is given (with the consumers stopped).
+so it is refused unless ``force`` is given (with the consumers stopped). The local days a day
+touches reach into days the consumers still count: the recompute holds their day-set locks
+(:func:`~analytics.day_sets.lock_days`) from its start, so a consumer storing members of those
+days waits for it to commit, and it for the consumers already storing some.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from analytics.archive import day_bounds
 from analytics.day_columns import read_checked
 from analytics.day_rollups import write_day
 from analytics.day_sealed import seal_of
+from analytics.day_sets import lock_days, span_days
 from analytics.directory import SessionDirectory
 from analytics.rollup_store import clear_span
 
@@ -62,6 +66,9 @@ async def recompute_day(
     day_columns = await asyncio.to_thread(read_checked, data_dir, day, lateness)
     events = day_columns.events
     async with db() as session, session.begin():
+        # Before any row: it waits for the consumers storing members of those days, holding
+        # nothing they could wait for in turn.
+        await lock_days(session, span_days(start, end), shared=False)
         ids = pc.unique(events["session_id"]).to_pylist()
         known = await SessionDirectory().lookup(session, ids)
         await clear_span(session, start, end)

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.day_sets import add_session_members
+from analytics.day_sets import add_session_members, forget_members_before, local_days, lock_days
 from analytics.directory import SessionInfo
 from analytics.inserts import insert_for, insert_new, table_of
 from analytics.models import (
@@ -93,6 +93,9 @@ async def apply_events(
     for event in events:
         if event.session_id in sessions:
             unique.setdefault(event.event_id, event)
+    # First: the day sets the batch's members can join may be under a rebuild.
+    moments = ((sessions[e.session_id].timezone, e.occurred_at) for e in unique.values())
+    await lock_days(db, local_days(moments), shared=True)
     ledger = [{"event_id": i, "occurred_at": e.occurred_at} for i, e in sorted(unique.items())]
     new = {row[0] for row in await insert_new(db, table_of(ProcessedEvent), ledger, ["event_id"])}
     changes = fold(e for i, e in unique.items() if i in new)
@@ -185,9 +188,11 @@ def prune_horizon(now: datetime, lateness: timedelta) -> datetime:
 
 
 async def forget_before(db: AsyncSession, horizon: datetime) -> None:
-    """Drop the ledger and presence rows no event inside the lateness window can need."""
+    """Drop the ledger, presence and day-set member rows no event inside the lateness window
+    can need (the day counters stay)."""
     await db.execute(delete(ProcessedEvent).where(ProcessedEvent.occurred_at < horizon))
     await db.execute(delete(Presence).where(Presence.minute < horizon))
+    await forget_members_before(db, horizon)
 
 
 async def clear_span(db: AsyncSession, start: datetime, end: datetime) -> None:

@@ -16,13 +16,15 @@ import pytest
 from alembic import command
 from api_support import World
 from events_support import LiveRef, live_session
+from recompute_support import figures
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from analytics.day_sets import rebuild_days
 from analytics.directory import SessionDirectory
 from analytics.models import DayCount, DayMember
-from analytics.rollup_store import apply_events
+from analytics.rollup_store import PRUNE_MARGIN, apply_events, forget_before, prune_horizon
 from analytics.schemas import AnalyticsEvent, parse_event
 from livebase.api.state import DB_SESSIONS
 from livebase.db.migrate import alembic_config, upgrade
@@ -153,6 +155,47 @@ async def test_one_batch_gives_the_same_rows(world: World) -> None:
     assert await day_tables(db) == one_by_one
 
 
+async def test_the_prune_drops_the_member_rows_of_ended_local_days_and_keeps_their_counts(
+    world: World,
+) -> None:
+    """The prune drops the member rows of a local day (Shanghai's) that ended before its
+    horizon: the counters, the reports and the rankings stay; the day still open keeps its
+    rows, and a member joining it again is still known."""
+    a, b = await two_sessions(world)
+    db = world.api.app[DB_SESSIONS]
+    await count(db, a_day(a, b), 3)
+    members, counts = await day_tables(db)
+    assert {m[1] for m in members} == {EVE, DAY}
+    as_of = MIDNIGHT + timedelta(days=3)
+    async with db() as session:
+        shown = await figures(session, [EVE, DAY], as_of)
+
+    lateness = timedelta(hours=24)
+    # The horizon an hour into the day: the eve has ended, the day has not.
+    now = MIDNIGHT + timedelta(hours=1) + lateness + PRUNE_MARGIN
+    async with db() as session, session.begin():
+        await forget_before(session, prune_horizon(now, lateness))
+    assert await day_tables(db) == ({m for m in members if m[1] == DAY}, counts)
+    async with db() as session:
+        assert await figures(session, [EVE, DAY], as_of) == shown
+    # v2, of session b, joins a: new to a and its theme, known to the host and the base.
+    again = raw("viewer.joined", a, MIDNIGHT + 9 * M, viewer_id="v2")
+    await count(db, [parse_event(again, now=as_of, max_skew=timedelta(days=3))], 1)
+    assert a.theme_id is not None
+    assert (await day_tables(db))[1] == counts | {
+        (DAY, "session", a.id, "viewer"): 2,
+        (DAY, "theme", a.theme_id, "viewer"): 2,
+    }
+
+    # A second before the day's end (local midnight) it keeps its rows; from then on not.
+    day_end = MIDNIGHT + timedelta(days=1)
+    for horizon, left in ((day_end - timedelta(seconds=1), True), (day_end, False)):
+        async with db() as session, session.begin():
+            await forget_before(session, horizon)
+        rows, _ = await day_tables(db)
+        assert bool(rows) == left, horizon
+
+
 async def test_the_migration_derives_the_day_sets_of_what_was_counted(world: World) -> None:
     a, b = await two_sessions(world)
     db = world.api.app[DB_SESSIONS]
@@ -204,3 +247,50 @@ async def test_a_click_and_its_payment_in_two_racing_transactions_make_one_click
     host, base = a.host_id, world.ids["haifeng.base"]
     for scope, scope_id in (("host", host), ("base", base)):
         assert counts.get((DAY, scope, scope_id, "click_buyer")) == 1, (scope, counts)
+
+
+@pytest.mark.parametrize("first", ["consumer", "rebuild"])
+async def test_a_rebuild_and_a_consumer_storing_a_member_of_the_same_day_both_count_it(
+    world: World, database_url: str, first: str
+) -> None:
+    """A rebuild of the day sets (a recompute's) and a consumer storing a new member of the
+    same day, in transactions open at once: whichever began first, the other waits for it to
+    commit, and the counters end as the sizes of the unions of the session sets. (Without
+    the wait, a rebuild after an uncommitted member missed its rows in its delete, saw the
+    member once it committed, and wrote its rows again.)"""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("only PostgreSQL runs two writing transactions at once")
+    a, b = await two_sessions(world)
+    db = world.api.app[DB_SESSIONS]
+    await count(db, a_day(a, b), 100)
+    joined = raw("viewer.joined", a, MIDNIGHT + 9 * M, viewer_id="v9")
+    event = parse_event(joined, now=MIDNIGHT + timedelta(days=2), max_skew=timedelta(days=3))
+    whole_day = (MIDNIGHT, MIDNIGHT + timedelta(days=1))
+
+    async def store(session: AsyncSession) -> None:
+        known = await SessionDirectory().lookup(session, {event.session_id})
+        await apply_events(session, [event], known)
+
+    async def rebuild(session: AsyncSession) -> None:
+        await rebuild_days(session, *whole_day)
+
+    async def run(step: Any, before_commit: asyncio.Event | None) -> None:
+        async with db() as session, session.begin():
+            await step(session)
+            if before_commit is not None:
+                await before_commit.wait()
+
+    steps = {"consumer": store, "rebuild": rebuild}
+    release = asyncio.Event()
+    holder = asyncio.create_task(run(steps.pop(first), release))
+    await asyncio.sleep(0.3)  # the first step is done, not committed
+    second = asyncio.create_task(run(*steps.values(), None))
+    await asyncio.sleep(0.5)  # the second runs into the first's rows, or waits for it
+    assert not second.done()
+    release.set()
+    await asyncio.gather(holder, second)
+    live = await day_tables(db)
+    async with db() as session, session.begin():
+        await rebuild_days(session, *whole_day)
+    assert await day_tables(db) == live
+    assert live[1][(DAY, "base", world.ids["haifeng.base"], "viewer")] == 4  # v0, v1, v2, v9

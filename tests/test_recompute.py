@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,10 @@ from recompute_support import Day, count_per_event, figures, open_day_rows, tabl
 from sqlalchemy import delete, func, select
 
 from analytics.archive import day_bounds
-from analytics.day_sets import add_session_members
+from analytics.day_sets import add_session_members, rebuild_days
 from analytics.directory import SessionDirectory
 from analytics.models import (
+    DayCount,
     DayMember,
     MinuteRollup,
     PaidOrder,
@@ -25,7 +27,8 @@ from analytics.models import (
     SetMember,
 )
 from analytics.recompute import recompute_day
-from analytics.rollup_store import PRUNE_MARGIN, clear_span, prune_horizon
+from analytics.rollup_store import PRUNE_MARGIN, apply_events, clear_span, prune_horizon
+from analytics.schemas import parse_event
 from livebase.api.state import DB_SESSIONS, SETTINGS
 
 LATENESS = timedelta(hours=24)
@@ -205,6 +208,66 @@ async def test_the_column_wise_recompute_gives_the_live_consumers_figures(
         expected, got = after_prune(expected, horizon), after_prune(got, horizon)
     for name, rows in expected.items():
         assert got[name] == rows, (name, set(got[name]) - set(rows), set(rows) - set(got[name]))
+
+
+@pytest.mark.parametrize("case", ["open", "half-sealed"])
+async def test_a_recompute_waits_for_a_consumer_storing_members_of_a_local_day_it_rebuilds(
+    world: World, database_url: str, case: str
+) -> None:
+    """The recompute of a UTC day rebuilds the next local day (Shanghai's), which the live
+    consumer is still counting: a consumer's new member of that day, not yet committed when
+    the recompute starts, is counted once it is, and the recompute keeps the counters the
+    sizes of the unions of the session sets."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("only PostgreSQL runs two writing transactions at once")
+    app = world.api.app
+    s = await live_session(world, "haifeng", room=0)
+    # Another session of the base, so that the recompute does not wait for its bounds.
+    other = await live_session(world, "haifeng", room=1)
+    now = datetime.now(UTC)
+    days_ago, lateness, force = CASES[case]
+    day = (now - timedelta(days=days_ago)).date()
+    day_start, day_end = day_bounds(day)
+    if lateness is None:  # as in the test above: the next local day still open
+        lateness = now - (day_end + timedelta(hours=8)) - PRUNE_MARGIN
+    built = Day()
+    a_show(built, s, day_start + timedelta(hours=10), "a")
+    built.write(app[SETTINGS].data_dir, day)
+    db = app[DB_SESSIONS]
+
+    async def store(viewer: str, before_commit: asyncio.Event | None) -> None:
+        raw = {"type": "viewer.joined", "event_id": f"next-{viewer}", "base": other.base,
+               "room": other.room, "session_id": other.id, "viewer_id": viewer,
+               "occurred_at": (day_end + timedelta(hours=2)).isoformat()}  # fmt: skip
+        event = parse_event(raw, now=now, max_skew=timedelta(days=1))
+        async with db() as session, session.begin():
+            known = await SessionDirectory().lookup(session, [other.id])
+            await apply_events(session, [event], known)
+            if before_commit is not None:
+                await before_commit.wait()
+
+    await store("v8", None)
+    release = asyncio.Event()
+    consumer = asyncio.create_task(store("v9", release))
+    await asyncio.sleep(0.3)  # v9 is stored, not committed
+    recompute = asyncio.create_task(
+        recompute_day(db, app[SETTINGS].data_dir, day, lateness=lateness, force=force)
+    )
+    await asyncio.sleep(0.5)
+    assert not recompute.done()
+    release.set()
+    await asyncio.gather(consumer, recompute)
+
+    async def counts() -> list[tuple[Any, ...]]:
+        async with db() as session:
+            return (await tables(session))[DayCount.__tablename__]
+
+    after = await counts()
+    base = world.ids["haifeng.base"]
+    assert (base, day + timedelta(days=1), "base", base, "viewer", 2) in after  # v8, v9
+    async with db() as session, session.begin():
+        await rebuild_days(session, day_start, day_end)
+    assert await counts() == after
 
 
 async def test_a_day_without_archive_is_cleared(world: World) -> None:
