@@ -95,7 +95,7 @@ class Rendition:
 
 
 _BACKLOG = 1 << 20  # bytes ffmpeg has not read yet before the pump awaits it
-_GATHER_SECONDS = 0.1  # how long tags gather before they are written to ffmpeg
+_GATHER_SECONDS = 0.2  # how long tags gather before they are written to ffmpeg
 
 
 def _flv_tag(tag: Tag) -> bytes:
