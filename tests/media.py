@@ -14,9 +14,15 @@ FFMPEG = Settings().ffmpeg_path()
 
 
 def make_flv(
-    path: Path, seconds: float = 5, size: str = "320x240", rate: int = 30, gop: int = 30
+    path: Path,
+    seconds: float = 5,
+    size: str = "320x240",
+    rate: int = 30,
+    gop: int = 30,
+    audio: str = "aac",
 ) -> Path:
-    """An H.264 + AAC FLV like OBS sends: keyframe every ``gop`` frames."""
+    """An H.264 + AAC FLV like OBS sends: keyframe every ``gop`` frames (``audio``: another
+    encoder, e.g. ``libmp3lame``)."""
     subprocess.run(
         [
             FFMPEG,
@@ -43,7 +49,7 @@ def make_flv(
             "-pix_fmt",
             "yuv420p",
             "-c:a",
-            "aac",
+            audio,
             "-b:a",
             "64k",
             "-f",
