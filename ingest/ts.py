@@ -258,6 +258,7 @@ class TsSegmenter:
     or after ``segment_ms`` from the segment's start. Timestamps are FLV milliseconds."""
 
     def __init__(self, avc_header: bytes, aac_header: bytes | None, segment_ms: int) -> None:
+        self.avc_header = avc_header
         self.avc = AvcConfig.parse(avc_header[5:])
         self.aac = AacConfig.parse(aac_header[2:]) if aac_header is not None else None
         self.segment_ms = segment_ms
@@ -275,8 +276,14 @@ class TsSegmenter:
     def has_audio(self) -> bool:
         return self.aac is not None
 
+    @property
+    def in_segment(self) -> bool:
+        """A segment is open (it started at a keyframe and takes frames)."""
+        return self._start is not None
+
     def set_avc(self, header: bytes) -> None:
         self.avc = AvcConfig.parse(header[5:])
+        self.avc_header = header
 
     def set_aac(self, header: bytes) -> None:
         self.aac = AacConfig.parse(header[2:])

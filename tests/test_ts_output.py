@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from media import codecs, make_flv, video_packets
 from test_hls_output import FFMPEG, publish_file, wait_for
 
 from ingest.fanout import Fanout
+from ingest.flv import TAG_AUDIO, iter_tags
 from ingest.hls import DateRange
 from ingest.outputs.base import OutputState
 from ingest.outputs.hls import Rendition
@@ -76,3 +78,35 @@ async def test_other_codecs_still_go_through_ffmpeg_and_back(tmp_path: Path) -> 
     after = segments[switched:]
     assert codecs(rendition.dir / after[-1].uri) == {"h264", "aac"}
     assert sum(video_packets(rendition.dir / s.uri) for s in after) == video_packets(aac)
+
+
+async def test_audio_that_starts_late_is_added_to_the_segment_being_cut(tmp_path: Path) -> None:
+    """An SRT caller's AAC config shows up after the video (ffmpeg's FLV first carries an
+    empty AAC header): the first segment is cut again with audio, nothing lost."""
+    flv = make_flv(tmp_path / "in.flv", seconds=5, gop=30)
+    fan = Fanout()
+    rendition = Rendition(tmp_path / "source", datetime.now(UTC), window=3, dateranges=list)
+    out = SourceHlsOutput("t", fan.attach("hls"), FFMPEG, rendition, segment_seconds=2)
+    out.start()
+    fan.begin_publish()
+    audio_header = None
+    for tag in iter_tags(flv.read_bytes()):
+        if tag.tag_type == TAG_AUDIO and tag.payload[1] == 0:
+            audio_header = tag.payload
+            fan.push(TAG_AUDIO, tag.timestamp, b"\xaf\x00")
+        elif tag.tag_type == TAG_AUDIO and tag.timestamp < 1500:
+            continue
+        else:
+            if tag.tag_type == TAG_AUDIO and audio_header is not None:
+                fan.push(TAG_AUDIO, tag.timestamp, audio_header)
+                audio_header = None
+            fan.push(tag.tag_type, tag.timestamp, tag.payload)
+        await asyncio.sleep(0)
+    try:
+        await out.finish()
+    finally:
+        await out.stop()
+    segments = rendition.playlist.segments
+    assert len(segments) == 3 and not any(s.discontinuity for s in segments)
+    assert all(codecs(rendition.dir / s.uri) == {"h264", "aac"} for s in segments)
+    assert sum(video_packets(rendition.dir / s.uri) for s in segments) == video_packets(flv)

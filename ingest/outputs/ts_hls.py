@@ -33,6 +33,8 @@ class SourceHlsOutput(HlsOutput):
     """``HlsOutput`` that cuts H.264 + AAC itself and leaves other codecs to ffmpeg."""
 
     mux: TsSegmenter | None = None
+    _segment_tags: list[Tag]  # the frames of the segment being cut, to cut it again
+    _first_number = 0  # the first segment number of the in-process session
 
     async def session(self) -> None:
         if self._after_error:
@@ -72,6 +74,8 @@ class SourceHlsOutput(HlsOutput):
         rendition = self.renditions[0]
         self._after_error = True
         self.mux = mux
+        self._segment_tags = []
+        self._first_number = rendition.next_number
         self.went_live()
         try:
             while True:
@@ -80,12 +84,14 @@ class SourceHlsOutput(HlsOutput):
                     break
                 if not self._take(item):
                     # The next session chooses again, from the new headers and a keyframe.
+                    log.info("%s: the source changed codecs mid-publish", self.name)
                     self.feed.rewind()
                     break
                 self.feed.deliver_directly(self._deliver_muxed)
             self.feed.stop_direct()
-            self.mux = None
-            self._publish(mux.finish())
+            last, self.mux = self.mux, None  # (audio that came late replaced the muxer)
+            assert last is not None
+            self._publish(last.finish())
         finally:
             self.feed.stop_direct()
             self.mux = None
@@ -109,22 +115,47 @@ class SourceHlsOutput(HlsOutput):
                     if not is_avc_header(payload):
                         return False
                     mux.set_avc(payload)
-                elif payload[0] & 0x8F != _FLV_AVC:
+                    return True
+                if payload[0] & 0x8F != _FLV_AVC:
                     return False
-                else:
-                    self._publish(mux.video(tag.timestamp, payload, tag.keyframe))
+                finished = mux.video(tag.timestamp, payload, tag.keyframe)
+                if finished is not None:
+                    self._segment_tags = []
+                    self._publish(finished)
             elif tag.kind == TAG_AUDIO:
                 if tag.header:
-                    if not mux.has_audio or not is_aac_header(payload):
-                        return False  # audio appeared, or changed codec: a new program map
-                    mux.set_aac(payload)
-                elif payload[0] >> 4 != _FLV_AAC:
+                    if _empty_aac_header(payload):
+                        return True
+                    if not is_aac_header(payload):
+                        return False
+                    if mux.has_audio:
+                        mux.set_aac(payload)
+                    else:
+                        self._add_audio(payload)
+                    return True
+                if payload[0] >> 4 != _FLV_AAC:
                     return False
-                else:
-                    mux.audio(tag.timestamp, payload)
+                mux.audio(tag.timestamp, payload)
+            else:
+                return True
         except TsError as exc:
             raise OutputError(f"cannot mux the source: {exc}") from exc
+        if mux.in_segment:
+            self._segment_tags.append(tag)
         return True
+
+    def _add_audio(self, header: bytes) -> None:
+        """Audio that starts after the video (an SRT caller's AAC often does): the segment
+        being cut is cut again with an audio stream in its program map, from its frames."""
+        mux = self.mux
+        assert mux is not None
+        self.mux = TsSegmenter(mux.avc_header, header, mux.segment_ms)
+        tags, self._segment_tags = self._segment_tags, []
+        for tag in tags:
+            self._take(tag)
+        if self.renditions[0].next_number > self._first_number:
+            # Segments without audio were published: players must reset their decoders.
+            self.renditions[0].pending_discontinuity = True
 
     def _publish(self, finished: Finished | None) -> None:
         """Write the segment, then report it: a player never sees a segment half written."""
@@ -148,7 +179,8 @@ def _segmenter(ahead: list[Item], segment_seconds: float) -> TsSegmenter | None:
         if item.header and item.kind == TAG_VIDEO:
             video = item.payload
         elif item.header and item.kind == TAG_AUDIO:
-            audio = item.payload
+            if not _empty_aac_header(item.payload):
+                audio = item.payload
         elif item.kind == TAG_AUDIO and item.payload[0] >> 4 != _FLV_AAC:
             return None  # MP3, say: no header to look at, the frame tells
     if video is None or not is_avc_header(video):
@@ -160,3 +192,9 @@ def _segmenter(ahead: list[Item], segment_seconds: float) -> TsSegmenter | None:
     except TsError as exc:
         log.info("source needs ffmpeg to cut: %s", exc)
         return None
+
+
+def _empty_aac_header(payload: bytes) -> bool:
+    """An AAC sequence header without a config: ffmpeg's FLV muxer writes one when its input
+    (an SRT caller's MPEG-TS) has not shown the config yet; the real one follows."""
+    return len(payload) < 4 and payload[0] >> 4 == _FLV_AAC and payload[1:2] == b"\x00"
