@@ -123,7 +123,8 @@ def test_each_segment_starts_with_pat_and_pmt(audio: bytes | None) -> None:
 def test_continuity_counters_stuffing_and_reassembly() -> None:
     mux = TsSegmenter(AVC_HEADER, AAC_HEADER, 10_000)
     sent_video, sent_audio = [], []
-    for i, size in enumerate(range(1, 700, 7)):  # every remainder of a packet, roughly
+    # Every remainder of a packet, roughly, and frames of many packets.
+    for i, size in enumerate([*range(1, 700, 7), 1500, 1471, 30000, 29999]):
         nal = bytes((0x41,)) + bytes(size)
         mux.video(i * 33, frame([nal], key=i == 0), i == 0)
         sent_video.append(nal)

@@ -10,7 +10,7 @@ from media import codecs, make_flv, video_packets
 from test_hls_output import FFMPEG, publish_file, wait_for
 
 from ingest.fanout import Fanout
-from ingest.flv import TAG_AUDIO, iter_tags
+from ingest.flv import TAG_AUDIO, TAG_VIDEO, iter_tags
 from ingest.hls import DateRange
 from ingest.outputs.base import OutputState
 from ingest.outputs.hls import Rendition
@@ -110,3 +110,31 @@ async def test_audio_that_starts_late_is_added_to_the_segment_being_cut(tmp_path
     assert len(segments) == 3 and not any(s.discontinuity for s in segments)
     assert all(codecs(rendition.dir / s.uri) == {"h264", "aac"} for s in segments)
     assert sum(video_packets(rendition.dir / s.uri) for s in segments) == video_packets(flv)
+
+
+async def test_a_frame_that_cannot_be_muxed_restarts_at_the_next_keyframe(tmp_path: Path) -> None:
+    flv = make_flv(tmp_path / "in.flv", seconds=6, gop=30)
+    fan = Fanout()
+    rendition = Rendition(tmp_path / "source", datetime.now(UTC), window=3, dateranges=list)
+    out = SourceHlsOutput("t", fan.attach("hls"), FFMPEG, rendition, segment_seconds=1)
+    out.backoff.initial = 0.05
+    out.start()
+    fan.begin_publish()
+    broken = False
+    try:
+        for tag in iter_tags(flv.read_bytes()):
+            fan.push(tag.tag_type, tag.timestamp, tag.payload)
+            if tag.tag_type == TAG_VIDEO and tag.timestamp >= 2000 and not broken:
+                # A NAL unit length that runs past its frame.
+                bad = b"\x27\x01\x00\x00\x00\x00\x00\x01\x00\x41"
+                fan.push(TAG_VIDEO, tag.timestamp + 1, bad)
+                await wait_for(lambda: out.state is OutputState.RETRYING)
+                broken = True
+            await asyncio.sleep(0.003)
+        await wait_for(lambda: out.state is OutputState.LIVE)
+        await out.finish()
+    finally:
+        await out.stop()
+    segments = rendition.playlist.segments
+    assert [s.discontinuity for s in segments].count(True) == 1
+    assert codecs(rendition.dir / segments[-1].uri) == {"h264", "aac"}
