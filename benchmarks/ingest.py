@@ -125,7 +125,8 @@ def relay(args: argparse.Namespace, media: InputInfo, work: Path, out: dict[str,
     kernel_s = statistics.median(x.root_sys_s for x in lb)
     print(
         f"Livebase split: Python process {python_s:.2f} s (of which {kernel_s:.2f} s in the "
-        f"kernel), its ffmpeg (HLS) child {cpu['livebase'] - python_s:.2f} s (medians)"
+        f"kernel), its ffmpeg children (HLS other than H.264 + AAC, ladder) "
+        f"{max(0.0, cpu['livebase'] - python_s):.2f} s (medians)"
     )
     window = statistics.median(x.window_s for x in lb)
     print(
@@ -181,7 +182,7 @@ def scale(args: argparse.Namespace, media: InputInfo, work: Path, out: dict[str,
     lb = results[0]
     print(
         f"Livebase split: Python process {lb.root_cpu_s:.1f} s (of which {lb.root_sys_s:.1f} s "
-        f"in the kernel), its ffmpeg (HLS) children {lb.cpu_s - lb.root_cpu_s:.1f} s"
+        f"in the kernel), its ffmpeg children {max(0.0, lb.cpu_s - lb.root_cpu_s):.1f} s"
     )
     ok = lb.frames_lost == 0 and lb.real_time and lb.complete
     print(f"Livebase, {lb.publishers} publishers: no frame lost, real time: {verdict(ok)}")

@@ -206,6 +206,14 @@ class Feed:
     def stop_direct(self) -> None:
         self._deliver = None
 
+    def unget(self, items: list[Item]) -> None:
+        """Put items taken with ``get()`` back in front, in order (an output looked ahead)."""
+        self._deliver = None
+        self._items.extendleft(reversed(items))
+        self._bytes += sum(len(i.payload) for i in items if isinstance(i, Tag))
+        if items:
+            self._ready.set()
+
     def new_source(self) -> None:
         self._append(NEW_SOURCE)
         self._awaiting_keyframe = True

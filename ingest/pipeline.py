@@ -27,6 +27,7 @@ from ingest.flv import TAG_VIDEO
 from ingest.hls import DateRange, Variant, render_master
 from ingest.outputs.base import Output, OutputState, StateListener
 from ingest.outputs.hls import HlsOutput, LadderOutput, Rendition, Rung, write_atomic
+from ingest.outputs.ts_hls import SourceHlsOutput
 
 __all__ = ["DestinationSpec", "Pipeline", "PipelineConfig", "SessionInfo", "StreamStats"]
 
@@ -130,7 +131,7 @@ class Pipeline:
         )
         self.renditions.append(source)
         self._add(
-            HlsOutput(
+            SourceHlsOutput(
                 "hls",
                 self.fanout.attach("hls"),
                 self.config.ffmpeg,

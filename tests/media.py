@@ -8,15 +8,23 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from ingest.flv import TAG_AUDIO, TAG_VIDEO, iter_tags
+from ingest.ts import TsSegmenter, is_aac_header, is_avc_header
 from livebase.settings import Settings
 
 FFMPEG = Settings().ffmpeg_path()
 
 
 def make_flv(
-    path: Path, seconds: float = 5, size: str = "320x240", rate: int = 30, gop: int = 30
+    path: Path,
+    seconds: float = 5,
+    size: str = "320x240",
+    rate: int = 30,
+    gop: int = 30,
+    audio: str = "aac",
 ) -> Path:
-    """An H.264 + AAC FLV like OBS sends: keyframe every ``gop`` frames."""
+    """An H.264 + AAC FLV like OBS sends: keyframe every ``gop`` frames (``audio``: another
+    encoder, e.g. ``libmp3lame``)."""
     subprocess.run(
         [
             FFMPEG,
@@ -43,7 +51,7 @@ def make_flv(
             "-pix_fmt",
             "yuv420p",
             "-c:a",
-            "aac",
+            audio,
             "-b:a",
             "64k",
             "-f",
@@ -77,28 +85,30 @@ def codecs(target: str | Path) -> set[str]:
 
 
 def make_segments(directory: Path, seconds: float = 8, segment_seconds: float = 2) -> list[str]:
-    """MPEG-TS segments of an H.264 + AAC test picture cut as the HLS output cuts them; returns
-    ffmpeg's CSV segment list lines (``name,start,end``), which ``Rendition.add`` reads."""
+    """MPEG-TS segments of an H.264 + AAC test picture cut as the HLS output cuts them (in
+    process, ``ingest.ts``); returns the segment list lines (``name,start,end``, as ffmpeg's
+    CSV list has them), which ``Rendition.add`` reads."""
     directory.mkdir(parents=True, exist_ok=True)
-    listing = directory / "segments.csv"
-    subprocess.run(
-        [
-            FFMPEG, "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", "testsrc=size=320x180:rate=15",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-            "-t", str(seconds),
-            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-            "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds})",
-            "-c:a", "aac", "-b:a", "64k",
-            "-f", "segment", "-segment_time", str(segment_seconds), "-segment_format", "mpegts",
-            "-segment_list", str(listing), "-segment_list_type", "csv",
-            str(directory / "seg%03d.ts"),
-        ],
-        check=True,
-        timeout=60,
-    )  # fmt: skip
-    lines = listing.read_text().splitlines()
-    listing.unlink()
+    rate = 15
+    flv = make_flv(
+        directory / "source.flv", seconds, "320x180", rate, gop=round(segment_seconds * rate)
+    )
+    tags = list(iter_tags(flv.read_bytes()))
+    flv.unlink()
+    video = next(t.payload for t in tags if t.tag_type == TAG_VIDEO and is_avc_header(t.payload))
+    audio = next(t.payload for t in tags if t.tag_type == TAG_AUDIO and is_aac_header(t.payload))
+    mux = TsSegmenter(video, audio, round(segment_seconds * 1000))
+    finished = []
+    for tag in tags:
+        if tag.tag_type == TAG_VIDEO and tag.payload[1] == 1:
+            finished.append(mux.video(tag.timestamp, tag.payload, tag.payload[0] >> 4 == 1))
+        elif tag.tag_type == TAG_AUDIO:
+            mux.audio(tag.timestamp, tag.payload)
+    finished.append(mux.finish())
+    lines = []
+    for i, segment in enumerate(s for s in finished if s is not None):
+        (directory / f"seg{i:03d}.ts").write_bytes(segment.data)
+        lines.append(f"seg{i:03d}.ts,{segment.start:.6f},{segment.end:.6f}")
     return lines
 
 

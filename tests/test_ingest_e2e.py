@@ -109,6 +109,7 @@ async def test_rtmp_publish_relays_serves_hls_and_records(live: Live, tmp_path: 
         await wait_until(playlist, lambda text: "#EXTINF" in text, within=15)
         probed = await asyncio.to_thread(ffprobe, index)
         assert {s["codec_name"] for s in probed["streams"]} == {"h264", "aac"}
+        assert not [c for c in live_children() if c.name.startswith("hls:")], "cut in process"
         state = await wait_until(
             lambda: live.api("GET", f"/api/v1/bases/haifeng/destinations/{dest['id']}"),
             lambda d: d["state"] == "live",
@@ -205,7 +206,8 @@ async def test_destinations_change_while_live(live: Live, tmp_path: Path) -> Non
 
 
 async def test_a_crashed_hls_ffmpeg_is_restarted(live: Live, tmp_path: Path) -> None:
-    flv = make_flv(tmp_path / "obs.flv", seconds=10, gop=30)
+    # MP3 audio: ffmpeg cuts this source (H.264 + AAC is cut in process, with no child).
+    flv = make_flv(tmp_path / "obs.flv", seconds=10, gop=30, audio="libmp3lame")
     key = (await live.api("POST", "/api/v1/bases/haifeng/rooms/studio-1/stream-key"))["stream_key"]
     encoder = publish(f"{live.svc.rtmp_url}/{key}", flv)
     try:

@@ -1,8 +1,9 @@
 """The base's player pages in a real headless Chromium against the running service.
 
 Live: the product card appears when the host pins through the API and goes on unpin; a title
-with markup is shown as text. Replay: a recording cut by ffmpeg, with the pin as an
-``EXT-X-DATERANGE`` in its playlist, shows the card while the position is inside the pin.
+with markup is shown as text. Replay: a recording cut as the HLS output cuts it (our own
+MPEG-TS muxer, played by hls.js), with the pin as an ``EXT-X-DATERANGE`` in its playlist,
+shows the card while the position is inside the pin.
 """
 
 from __future__ import annotations
