@@ -125,3 +125,14 @@ def video_packets(path: Path) -> int:
         timeout=60,
     )
     return int(out.stdout.split()[0])
+
+
+def push_file(flv: Path, muxer: str, url: str, *, realtime: bool = True) -> subprocess.Popen[bytes]:
+    """ffmpeg sending an H.264/AAC file unchanged (``-c copy``) with ``muxer`` to ``url``, as an
+    encoder does: ``flv`` for RTMP, ``mpegts`` for SRT."""
+    return subprocess.Popen(
+        [FFMPEG, "-hide_banner", "-loglevel", "error", *(["-re"] if realtime else []),
+         "-i", str(flv), "-c", "copy", "-f", muxer, url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip

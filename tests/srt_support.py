@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from media import FFMPEG
+from media import push_file
 
 from ingest.process import live_children
 from ingest.srt.libsrt import Opt, SrtError, libsrt
@@ -107,24 +106,8 @@ class Caller:
 
 def publish(port: int, stream_id: str, flv: Path, *, realtime: bool = True) -> Any:
     """ffmpeg sending H.264/AAC in MPEG-TS over SRT, as OBS's SRT output does."""
-    return subprocess.Popen(
-        [
-            FFMPEG,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            *(["-re"] if realtime else []),
-            "-i",
-            str(flv),
-            "-c",
-            "copy",
-            "-f",
-            "mpegts",
-            f"srt://127.0.0.1:{port}?streamid={stream_id}&connect_timeout=3000",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    url = f"srt://127.0.0.1:{port}?streamid={stream_id}&connect_timeout=3000"
+    return push_file(flv, "mpegts", url, realtime=realtime)
 
 
 def finished(process: Any, within: float = 30) -> int:

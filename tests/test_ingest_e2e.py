@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from media import FFMPEG, ffprobe, make_flv, video_packets
+from media import FFMPEG, ffprobe, make_flv, push_file, video_packets
 from net import free_port, wait_until
 from service_support import Live, live_service, platform_listener
 
@@ -33,24 +33,7 @@ async def live(database_url: str, tmp_path: Path) -> AsyncIterator[Live]:
 
 def publish(url: str, flv: Path, *, realtime: bool = True) -> subprocess.Popen[bytes]:
     """ffmpeg pushing an H.264/AAC file over RTMP, as OBS does."""
-    return subprocess.Popen(
-        [
-            FFMPEG,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            *(["-re"] if realtime else []),
-            "-i",
-            str(flv),
-            "-c",
-            "copy",
-            "-f",
-            "flv",
-            url,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    return push_file(flv, "flv", url, realtime=realtime)
 
 
 def whip_publish(url: str, token: str) -> subprocess.Popen[bytes]:
