@@ -116,7 +116,11 @@ async def test_a_frame_that_cannot_be_muxed_restarts_at_the_next_keyframe(tmp_pa
     flv = make_flv(tmp_path / "in.flv", seconds=6, gop=30)
     fan = Fanout()
     rendition = Rendition(tmp_path / "source", datetime.now(UTC), window=3, dateranges=list)
-    out = SourceHlsOutput("t", fan.attach("hls"), FFMPEG, rendition, segment_seconds=1)
+    seen: list[OutputState] = []  # RETRYING lasts only the 0.05 s backoff: record it
+    out = SourceHlsOutput(
+        "t", fan.attach("hls"), FFMPEG, rendition, segment_seconds=1,
+        on_state=lambda o: seen.append(o.state),
+    )  # fmt: skip
     out.backoff.initial = 0.05
     out.start()
     fan.begin_publish()
@@ -128,7 +132,7 @@ async def test_a_frame_that_cannot_be_muxed_restarts_at_the_next_keyframe(tmp_pa
                 # A NAL unit length that runs past its frame.
                 bad = b"\x27\x01\x00\x00\x00\x00\x00\x01\x00\x41"
                 fan.push(TAG_VIDEO, tag.timestamp + 1, bad)
-                await wait_for(lambda: out.state is OutputState.RETRYING)
+                await wait_for(lambda: OutputState.RETRYING in seen)
                 broken = True
             await asyncio.sleep(0.003)
         await wait_for(lambda: out.state is OutputState.LIVE)
