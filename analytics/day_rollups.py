@@ -9,6 +9,10 @@ same transaction, so the day's minutes, presence, ledger, orders and refunds are
 what other days left (an order, a set member, a ledger entry under the same key) still wins,
 as it does for the live consumer. Rows go in bulk (:func:`~analytics.inserts.bulk_insert`).
 
+Strings are hashed once: the members an event names (source and viewer id, platform and buyer
+id) and its type become small integers, which the group-bys and filters then work on; names
+are put back only on the rows written.
+
 A *sealed* day, one that ended before the prune's horizon, is written without the rows only
 events still to come could need (:mod:`analytics.day_sealed`).
 """
@@ -20,6 +24,8 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Final, cast
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Table, func, select, text
@@ -29,7 +35,9 @@ from analytics.day_sealed import Seal, unheld, write_members
 from analytics.day_sets import rebuild_days
 from analytics.directory import SessionInfo
 from analytics.inserts import bulk_insert
+from analytics.members import MEMBERS, SEPARATOR
 from analytics.models import (
+    KINDS,
     SUMS,
     MinuteRollup,
     PaidOrder,
@@ -54,10 +62,70 @@ INTERACTION: Final = (
 )
 ON_AIR: Final = ("stream.started", "stream.ended", *VIEWER)
 _KEYS: Final = ["scope_id", "minute"]
+#: What a viewer's set memberships and presence are made of.
+MEMBER_OF: Final = ["session_id", "minute", "viewer"]
 
 
-def _of(events: pa.Table, *kinds: str) -> pa.Table:
-    return events.filter(pc.is_in(events["type"], pa.array(kinds)))
+class _ByType:
+    """The events of some types, taken by a small integer per type (one string hash per event
+    in all, instead of one per event and take)."""
+
+    def __init__(self, events: pa.Table) -> None:
+        encoded = pc.dictionary_encode(events["type"]).combine_chunks()
+        self.events = events
+        self._codes = encoded.indices
+        self._types = encoded.dictionary.to_pylist()
+
+    def of(self, *kinds: str, columns: list[str] | None = None) -> pa.Table:
+        """The events of ``kinds``: all their columns, or ``columns`` alone."""
+        events = self.events if columns is None else self.events.select(columns)
+        return events.filter(self._in(kinds))
+
+    def is_(self, kind: str) -> pa.Array:
+        """Which events are of ``kind``."""
+        return self._in((kind,))
+
+    def _in(self, kinds: tuple[str, ...]) -> pa.Array:
+        wanted = pa.array([n for n, t in enumerate(self._types) if t in kinds], pa.int32())
+        return pc.is_in(self._codes, wanted)
+
+
+def _first_copies(events: pa.Table) -> pa.Table:
+    """The first row (lowest ``pos``) of each event id: ids numbered once (a string hash per
+    row), then the numbers' repeats found in ``pos`` order."""
+    numbers = pc.dictionary_encode(events["event_id"]).combine_chunks().indices.to_numpy()
+    pos = events["pos"].to_numpy()
+    # pos is unique per row: the rows in pos order without a sort.
+    at = np.full(int(pos.max()) + 1 if len(pos) else 0, -1, dtype=np.int64)
+    at[pos] = np.arange(len(pos))
+    order = at[at >= 0]
+    repeat = pd.Series(numbers[order]).duplicated().to_numpy()
+    if not repeat.any():
+        return events
+    keep = np.empty_like(repeat)
+    keep[order] = ~repeat
+    return events.filter(pa.array(keep))
+
+
+def _member_codes(events: pa.Table) -> tuple[pa.Table, pa.Array, pa.Array]:
+    """``events`` with a member number per member it names (``viewer``: source and viewer
+    id; ``buyer``: platform and buyer id; ``paying``: an order's viewer source and viewer id;
+    null where it names none), and the namespace and member id of each number."""
+    keys = [
+        pc.binary_join_element_wise(events[ns], events[member], SEPARATOR)
+        for ns, member in (
+            ("source", "viewer_id"),
+            ("platform", "buyer_id"),
+            ("viewer_source", "viewer_id"),
+        )
+    ]
+    n = events.num_rows
+    chunks = [chunk for key in keys for chunk in pa.chunked_array(key).chunks]
+    codes = pc.dictionary_encode(pa.chunked_array(chunks, pa.string())).combine_chunks()
+    for name, first in zip(("viewer", "buyer", "paying"), (0, n, 2 * n), strict=True):
+        events = events.append_column(name, codes.indices.slice(first, n))
+    parts = pc.split_pattern(codes.dictionary, SEPARATOR, max_splits=1)
+    return events, pc.list_element(parts, 0), pc.list_element(parts, 1)
 
 
 def _firsts(rows: pa.Table, keys: list[str]) -> pa.Table:
@@ -141,21 +209,37 @@ async def _ledger(db: AsyncSession, events: pa.Table, start: datetime, end: date
     return events.filter(pc.invert(pc.is_in(events["event_id"], pa.array(list(held), pa.string()))))
 
 
-def _members(rows: pa.Table, kind: str, namespace: str, member: str) -> pa.Table:
+def _members(rows: pa.Table, kind: str, member: str) -> pa.Table:
+    """Session-set members of ``kind``: the member numbers of column ``member`` of ``rows``."""
     rows = rows.filter(pc.is_valid(rows[member]))
     return pa.table(
         {
             "session_id": rows["session_id"],
-            "kind": pa.repeat(pa.scalar(kind), rows.num_rows),
-            "namespace": rows[namespace],
-            "member_id": rows[member],
+            "kind": pa.repeat(pa.scalar(KINDS.index(kind), pa.int8()), rows.num_rows),
+            "member": rows[member],
             "minute": rows["minute"],
         }
     )
 
 
-def _spans(events: pa.Table) -> dict[int, Span]:
-    on_air = _of(events, *ON_AIR)
+def _set_members(parts: list[pa.Table], namespaces: pa.Array, ids: pa.Array) -> pa.Table:
+    """Each distinct member of ``parts`` (:func:`_members`) with its first minute, as
+    :data:`~analytics.members.MEMBERS`: grouped on numbers, named once grouped."""
+    keys = ["session_id", "kind", "member"]
+    found = pa.concat_tables(parts).group_by(keys, use_threads=False).aggregate([("minute", "min")])
+    return pa.table(
+        [
+            found["session_id"],
+            pc.take(pa.array(KINDS), found["kind"]),
+            pc.take(namespaces, found["member"]),
+            pc.take(ids, found["member"]),
+            found["minute_min"],
+        ],
+        schema=MEMBERS,
+    )
+
+
+def _spans(on_air: pa.Table) -> dict[int, Span]:
     at, kind = on_air["occurred_at"], on_air["type"]
     bounds = pa.table(
         {
@@ -225,31 +309,37 @@ async def _write_day(
     end: datetime,
     seal: Seal | None,
 ) -> int:
-    events = events.filter(pc.is_in(events["session_id"], pa.array(list(known), pa.int64())))
-    events = _firsts(events, ["event_id"])
+    of_known = pc.is_in(events["session_id"], pa.array(list(known), pa.int64()))
+    if not pc.all(of_known).as_py():
+        events = events.filter(of_known)
+    events = _first_copies(events)
     if seal is None:
         events = await _ledger(db, events, start, end)
     else:
         events = await unheld(db, events, start, end, seal)
     events = events.append_column("minute", pc.floor_temporal(events["occurred_at"], unit="minute"))
-    session, minute, kind = events["session_id"], events["minute"], events["type"]
+    events, namespaces, ids = _member_codes(events)
+    by = _ByType(events)
+    session, minute = events["session_id"], events["minute"]
     sessions = [
         _delta(
             session,
             minute,
-            views=pc.equal(kind, "viewer.joined"),
+            views=by.is_("viewer.joined"),
             viewer_seconds=events["watch_seconds"],
             impressions=events["count"],
-            clicks=pc.equal(kind, "product.clicked"),
+            clicks=by.is_("product.clicked"),
         )
     ]
-    shown = _of(events, "product.impressed", "product.clicked")
+    shown = by.of(
+        "product.impressed", "product.clicked", columns=["type", "product_id", "count", "minute"]
+    )
     clicked = pc.equal(shown["type"], "product.clicked")
     products = [
         _delta(shown["product_id"], shown["minute"], impressions=shown["count"], clicks=clicked)
     ]
 
-    paid = _of(events, "order.paid")
+    paid = by.of("order.paid")
     paid = await _new_once(
         db, PaidOrder, paid.filter(pc.equal(paid["currency"], CURRENCY)), "order_id"
     )
@@ -265,7 +355,7 @@ async def _write_day(
     products.append(
         _delta(sold["product_id"], sold["minute"], gmv_fen=sold["amount_fen"], orders=1)
     )
-    refunded = _of(events, "order.refunded")
+    refunded = by.of("order.refunded")
     refunded = refunded.filter(pc.equal(refunded["currency"], CURRENCY))
     refunds = await _new_once(db, Refund, refunded, "refund_id")
     await bulk_insert(
@@ -275,28 +365,25 @@ async def _write_day(
         _delta(refunds["session_id"], refunds["minute"], refund_fen=refunds["amount_fen"])
     )
 
-    viewing = _of(events, *VIEWER)
-    presence = (
-        viewing.select(["session_id", "minute", "source", "viewer_id"])
-        .group_by(["session_id", "minute", "source", "viewer_id"], use_threads=False)
-        .aggregate([])
-    )
+    viewing = by.of(*VIEWER, columns=MEMBER_OF)
+    presence = viewing.group_by(MEMBER_OF, use_threads=False).aggregate([])
     if seal is None:
-        await bulk_insert(db, Presence, presence)
+        viewer = presence["viewer"]
+        named = presence.drop_columns("viewer").append_column("source", pc.take(namespaces, viewer))
+        await bulk_insert(db, Presence, named.append_column("viewer_id", pc.take(ids, viewer)))
     sessions.append(_delta(presence["session_id"], presence["minute"], viewers=1))
 
-    members = pa.concat_tables(
+    members = _set_members(
         [
-            _members(viewing, "viewer", "source", "viewer_id"),
-            _members(_of(events, *INTERACTION), "interacting", "source", "viewer_id"),
-            _members(_of(events, "product.clicked"), "clicker", "source", "viewer_id"),
-            _members(paid, "buyer", "platform", "buyer_id"),
-            _members(paid, "paying_viewer", "viewer_source", "viewer_id"),
-        ]
+            _members(viewing, "viewer", "viewer"),
+            _members(by.of(*INTERACTION, columns=MEMBER_OF), "interacting", "viewer"),
+            _members(by.of("product.clicked", columns=MEMBER_OF), "clicker", "viewer"),
+            _members(paid, "buyer", "buyer"),
+            _members(paid, "paying_viewer", "paying"),
+        ],
+        namespaces,
+        ids,
     )
-    keys = ["session_id", "kind", "namespace", "member_id"]
-    members = members.group_by(keys, use_threads=False).aggregate([("minute", "min")])
-    members = members.rename_columns({"minute_min": "first_minute"})
     if seal is None:
         await bulk_insert(db, SetMember, members, skip_existing=True)
     else:
@@ -309,5 +396,5 @@ async def _write_day(
     for scope, table in scopes.items():
         rows = table.add_column(0, "scope", pa.repeat(pa.scalar(scope), table.num_rows))
         await bulk_insert(db, MinuteRollup, rows)
-    await merge_spans(db, _spans(events))
+    await merge_spans(db, _spans(by.of(*ON_AIR, columns=["type", "session_id", "occurred_at"])))
     return int(events.num_rows)

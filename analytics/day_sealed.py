@@ -11,9 +11,10 @@ anyway. So the recompute of a sealed day writes
   first, as the live consumer would have found it);
 * no presence rows: a minute's ``viewers`` is the number of distinct viewers the group-by
   finds in it;
-* the session-set members the day adds, as the live consumer does: week rankings and
-  city-wide reports count unions of them across days and bases, and they tell a later day's
-  members from this day's;
+* the session-set members the day adds, packed in a block per session and kind
+  (:func:`~analytics.members.write_blocks`): week rankings and city-wide reports count unions
+  of them across days and bases, and they tell a later day's members from this day's; nobody
+  looks them up one by one any more, so they need no indexed row each;
 * the day sets (:mod:`analytics.day_sets`) of the local days the UTC day touches, derived
   column-wise from the session sets: the counters alone for a local day that ended before the
   horizon too, as the prune leaves it (its member rows only tell whether a member joining the
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Final
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -38,24 +39,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.day_sets import COLUMNS, add_counts, lock_days, write_rows
 from analytics.directory import SessionDirectory
-from analytics.inserts import bulk_insert
-from analytics.models import CLICK_BUYER, DAY_SCOPES, DayCount, DayMember, ProcessedEvent, SetMember
+from analytics.members import MEMBER, MEMBERS, member_codes, read_members, write_blocks
+from analytics.models import CLICK_BUYER, DAY_SCOPES, DayCount, DayMember, ProcessedEvent
 from analytics.rollup_store import PRUNE_MARGIN, prune_horizon
 from livebase.db.models import Base
 
-#: The key of a session-set member.
-MEMBER: Final = ["session_id", "kind", "namespace", "member_id"]
-MEMBERS: Final = pa.schema(
-    [
-        ("session_id", pa.int64()),
-        ("kind", pa.string()),
-        ("namespace", pa.string()),
-        ("member_id", pa.string()),
-        ("first_minute", pa.timestamp("us", tz="UTC")),
-    ]
-)
-#: Between namespace and member id in one key (a namespace is a slug: it has none).
-SEPARATOR: Final = "\x1f"
 #: A (base id, local day) whose day sets are derived again, and its UTC bounds.
 Days = dict[tuple[int, date], tuple[datetime, datetime]]
 
@@ -95,16 +83,6 @@ async def unheld(
     return events.filter(pc.invert(pc.is_in(events["event_id"], held)))
 
 
-async def _read_members(db: AsyncSession, *where: Any) -> pa.Table:
-    query = select(*(SetMember.__table__.c[name] for name in MEMBERS.names)).where(*where)
-    rows = (await (await db.connection()).execute(query)).all()
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(MEMBERS)
-    return pa.table(
-        [pa.array(values, field.type) for field, values in zip(MEMBERS, columns, strict=True)],
-        schema=MEMBERS,
-    )
-
-
 async def write_members(
     db: AsyncSession,
     members: pa.Table,
@@ -114,14 +92,15 @@ async def write_members(
     horizon: datetime,
 ) -> None:
     """Store the day's session-set members that no other day holds (``members``: one row
-    per :data:`MEMBER` with its ``first_minute``), then derive the day sets it touches."""
+    per :data:`~analytics.members.MEMBER` with its ``first_minute``) in blocks
+    (:func:`~analytics.members.write_blocks`), then derive the day sets it touches."""
     members = members.select(MEMBERS.names).cast(MEMBERS)
     # What is left of the day's sessions is other days': their members keep their first minute.
-    stored = await _read_members(db, SetMember.session_id.in_(sorted(sessions)))
+    stored = await read_members(db, sessions=sessions)
     if stored.num_rows:
         members = members.join(stored.select(MEMBER), keys=MEMBER, join_type="left anti")
         members = members.select(MEMBERS.names)
-    await bulk_insert(db, SetMember, members, skip_existing=True)
+    await write_blocks(db, start.date(), members)
     await _derive_days(db, members, start, end, horizon)
 
 
@@ -162,10 +141,8 @@ async def _derive_days(
             await db.execute(delete(model).where(model.base_id == base_id, model.day == day))
     low = min(since for since, _ in days.values())
     high = max(until for _, until in days.values())
-    first = SetMember.first_minute
-    around = await _read_members(
-        db, or_(and_(first >= low, first < start), and_(first >= end, first < high))
-    )
+    before = await read_members(db, since=low, until=start)
+    around = pa.concat_tables([before, await read_members(db, since=end, until=high)])
     placed = await _placed(db, pa.concat_tables([new.cast(MEMBERS), around]), days)
     still_open = _pairs({key for key, (_, until) in days.items() if until > horizon})
     rows = _day_rows(placed.join(still_open, keys=["base_id", "day"], join_type="left semi"))
@@ -252,10 +229,7 @@ def _day_rows(placed: pa.Table) -> pa.Table:
 def _day_counts(placed: pa.Table) -> dict[tuple[Any, ...], int]:
     """What :func:`_day_rows` would count per base, day, scope, scope id and kind, without
     making the rows: distinct members counted per scope, as small integers."""
-    member = pc.binary_join_element_wise(
-        placed["namespace"], placed["member_id"], SEPARATOR
-    ).combine_chunks()
-    placed = placed.append_column("member", pc.dictionary_encode(member).indices)
+    placed = placed.append_column("member", member_codes(placed))
     paired = placed.filter(pc.is_in(placed["kind"], pa.array(["clicker", "paying_viewer"])))
     counts: dict[tuple[Any, ...], int] = {}
     for scope in DAY_SCOPES:

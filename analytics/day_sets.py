@@ -35,7 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.directory import SessionDirectory, SessionInfo
 from analytics.inserts import insert_for, insert_new, table_of
-from analytics.models import CLICK_BUYER, DayCount, DayMember, SetMember
+from analytics.members import read_members
+from analytics.models import CLICK_BUYER, DayCount, DayMember
 from livebase.db.models import Base
 
 #: A session set member: session id, kind, namespace, member id, first minute.
@@ -202,19 +203,10 @@ async def rebuild_days(db: AsyncSession, start: datetime, end: datetime) -> None
     days = (dates[0], dates[-1])
     for model in (DayMember, DayCount):
         await db.execute(delete(model).where(model.day >= days[0], model.day <= days[1]))
-    stored = await db.execute(
-        select(
-            SetMember.session_id,
-            SetMember.kind,
-            SetMember.namespace,
-            SetMember.member_id,
-            SetMember.first_minute,
-        ).where(
-            SetMember.first_minute >= start - timedelta(days=2),
-            SetMember.first_minute < end + timedelta(days=2),
-        )
+    stored = await read_members(db, since=start - timedelta(days=2), until=end + timedelta(days=2))
+    members: list[SessionMember] = list(
+        zip(*(stored[c].to_pylist() for c in stored.column_names), strict=True)
     )
-    members: list[SessionMember] = [(s, k, n, m, f) for s, k, n, m, f in stored]
     sessions = await SessionDirectory().lookup(db, {m[0] for m in members})
     rows = day_rows(members, sessions, days)
     rows |= click_buyers(rows)

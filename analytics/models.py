@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Index, Integer, String
+from sqlalchemy import BigInteger, Date, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from livebase.db.models import Model, UTCDateTime
@@ -86,6 +86,23 @@ class SetMember(Model):
     namespace: Mapped[str] = mapped_column(String(32), primary_key=True)
     member_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     first_minute: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class MemberBlock(Model):
+    """The members of one session set first seen on one sealed UTC day, packed column-wise.
+
+    A recompute of a day past the prune's horizon writes its session members as a block per
+    session and kind instead of a row each (:mod:`analytics.members`, which reads rows and
+    blocks as one): ``payload`` is an Arrow IPC stream of ``namespace``, ``member_id`` and
+    ``first_minute``; ``members`` is its row count.
+    """
+
+    __tablename__ = "analytics_member_blocks"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    session_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    members: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class PaidOrder(Model):

@@ -25,8 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from analytics.day_sets import add_session_members, forget_members_before, local_days, lock_days
 from analytics.directory import SessionInfo
 from analytics.inserts import insert_for, insert_new, table_of
+from analytics.members import held_in_blocks
 from analytics.models import (
     SUMS,
+    MemberBlock,
     MinuteRollup,
     PaidOrder,
     Presence,
@@ -140,9 +142,12 @@ async def _apply_fold(db: AsyncSession, f: Fold, sessions: dict[int, SessionInfo
         refund = f.refunds[(platform, refund_id)]
         f.add(f.sessions, (refund.session_id, refund.minute), refund_fen=refund.amount_fen)
 
+    # A session whose earlier day was sealed and recomputed holds that day's members in blocks.
+    held = await held_in_blocks(db, list(f.members))
     members = [
         {"session_id": s, "kind": k, "namespace": n, "member_id": m, "first_minute": first}
         for (s, k, n, m), first in sorted(f.members.items())
+        if (s, k, n, m) not in held
     ]
     stored = await insert_new(
         db, table_of(SetMember), members,
@@ -196,7 +201,8 @@ async def forget_before(db: AsyncSession, horizon: datetime) -> None:
 
 
 async def clear_span(db: AsyncSession, start: datetime, end: datetime) -> None:
-    """Remove what events of ``[start, end)`` contributed, before counting them again.
+    """Remove what events of ``[start, end)`` (whole UTC days) contributed, before counting
+    them again.
 
     The day sets are left: they span local days, and the recompute derives the days it touches
     again from the session sets once the span is counted (:mod:`analytics.day_sets`).
@@ -214,4 +220,7 @@ async def clear_span(db: AsyncSession, start: datetime, end: datetime) -> None:
     await db.execute(delete(Refund).where(Refund.minute >= start, Refund.minute < end))
     await db.execute(
         delete(SetMember).where(SetMember.first_minute >= start, SetMember.first_minute < end)
+    )
+    await db.execute(
+        delete(MemberBlock).where(MemberBlock.day >= start.date(), MemberBlock.day < end.date())
     )

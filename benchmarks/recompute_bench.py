@@ -197,7 +197,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     from aiohttp import web
     from sqlalchemy import func, select
 
-    from analytics.models import MinuteRollup, SetMember
+    from analytics.members import read_members
+    from analytics.models import MinuteRollup
     from analytics.recompute import recompute_day
     from livebase.api.app import create_app
     from livebase.api.state import DB_SESSIONS
@@ -239,12 +240,9 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             for sid, *values in await session.execute(query):
                 found[sid] = dict(zip([c.key for c in sums], values, strict=True))
             for kind, name in (("viewer", "uv"), ("buyer", "buyers")):
-                query = (
-                    select(SetMember.session_id, func.count())
-                    .where(SetMember.kind == kind)
-                    .group_by(SetMember.session_id)
-                )
-                for sid, n in await session.execute(query):
+                members = await read_members(session, kinds=[kind])
+                per = members.group_by("session_id").aggregate([("session_id", "count")])
+                for sid, n in zip(*(per[c].to_pylist() for c in per.column_names), strict=True):
                     found.setdefault(sid, {})[name] = n
     finally:
         await runner.cleanup()

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from analytics.archive import SCHEMA, day_dir
 from analytics.directory import SessionDirectory
 from analytics.leaderboard import ranking
+from analytics.members import read_members
 from analytics.models import (
     DayCount,
     DayMember,
@@ -89,9 +90,15 @@ async def count_per_event(
 
 
 async def tables(db: AsyncSession) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every rollup table, sorted."""
+    """Every row of every rollup table, sorted; the session sets' members as
+    :func:`~analytics.members.read_members` gives them, rows and blocks alike."""
     out = {}
     for model in TABLES:
+        if model is SetMember:
+            found = await read_members(db)
+            members = zip(*(found[c].to_pylist() for c in found.column_names), strict=True)
+            out[model.__tablename__] = sorted(members, key=repr)
+            continue
         rows = (await db.scalars(select(model))).all()
         names = [c.key for c in model.__table__.columns]  # type: ignore[attr-defined]
         out[model.__tablename__] = sorted(

@@ -1,14 +1,15 @@
 """Read one window of rollups (never raw events) for a daily report.
 
-Everything comes from the rollup tables (``analytics_minutes``, ``analytics_members``,
-``analytics_sessions``) plus the names of sessions, rooms, hosts, themes and products. Sums and
-per-minute concurrency are read per session and minute and grouped here, so that a host's,
-theme's, room's or base's figure is exactly the sum of its sessions' (and PCU adds rooms live at
-the same minute, as ``docs/metrics.md`` defines it). Distinct counts of one base's local day are
-the day counters (``analytics_day_counts``, :mod:`analytics.day_sets`); a city-wide day, which
-may cut across bases' days and counts a viewer of two bases once, is the size of the unions of
-the sessions' id sets, read once per window and counted here. Either way a member counts in the
-day of its first minute in the session.
+Everything comes from the rollup tables (``analytics_minutes``, the session sets of
+:mod:`analytics.members`, ``analytics_sessions``) plus the names of sessions, rooms, hosts,
+themes and products. Sums and per-minute concurrency are read per session and minute and
+grouped here, so that a host's, theme's, room's or base's figure is exactly the sum of its
+sessions' (and PCU adds rooms live at the same minute, as ``docs/metrics.md`` defines it).
+Distinct counts of one base's local day are the day counters (``analytics_day_counts``,
+:mod:`analytics.day_sets`); a city-wide day, which may cut across bases' days and counts a
+viewer of two bases once, is the size of the unions of the sessions' id sets, read once per
+window and counted here. Either way a member counts in the day of its first minute in the
+session.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.models import CLICK_BUYER, SUMS, DayCount, MinuteRollup, SessionSpan, SetMember
+from analytics.members import member_codes, read_members
+from analytics.models import CLICK_BUYER, SUMS, DayCount, MinuteRollup, SessionSpan
 from livebase.db.models import (
     GiClaimRecord,
     Host,
@@ -42,7 +44,6 @@ DISTINCT = {
     "interacting_uv": "interacting",
 }
 STALE_LIVE = timedelta(hours=24)
-SEPARATOR = "\x1f"  # cannot occur in a namespace (a source or platform slug)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,19 +83,15 @@ async def members(db: AsyncSession, session_ids: Sequence[int], w: Window) -> pd
     (:func:`distinct_counts`). Reading the rows once and counting in memory costs a fraction of
     one ``COUNT(DISTINCT …)`` per grouping in SQLite.
     """
-    key = SetMember.namespace + literal(SEPARATOR) + SetMember.member_id
-    # On the connection (Core), not the ORM session: no ORM row processing for plain columns.
-    rows = await (await db.connection()).execute(
-        select(SetMember.session_id, SetMember.kind, key).where(
-            # By session, which leads the primary key: the window's sessions are known already.
-            SetMember.session_id.in_(sorted(session_ids)),
-            SetMember.first_minute >= w.start,
-            SetMember.first_minute < w.end,
-        )
+    found = await read_members(db, sessions=session_ids, since=w.start, until=w.end)
+    frame = pd.DataFrame(
+        {
+            "session_id": found["session_id"].to_numpy(),
+            "kind": found["kind"].to_numpy(zero_copy_only=False),
+            # Members as small integers: the unions below then hash ints, not strings.
+            "member": member_codes(found).to_numpy(),
+        }
     )
-    frame = _frame(rows.all(), ["session_id", "kind", "member"])
-    # Members as small integers: the unions below then hash ints, not strings.
-    frame["member"] = pd.factorize(frame["member"])[0]
     return frame.astype({"session_id": "int64", "kind": "category"})
 
 
