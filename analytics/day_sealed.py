@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -39,8 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.day_sets import COLUMNS, add_counts, lock_days, write_rows
 from analytics.directory import SessionDirectory
-from analytics.members import MEMBER, MEMBERS, member_codes, read_members, write_blocks
-from analytics.models import CLICK_BUYER, DAY_SCOPES, DayCount, DayMember, ProcessedEvent
+from analytics.members import MEMBER, MEMBERS, member_numbers, read_members, write_blocks
+from analytics.models import CLICK_BUYER, DAY_SCOPES, KINDS, DayCount, DayMember, ProcessedEvent
 from analytics.rollup_store import PRUNE_MARGIN, prune_horizon
 from livebase.db.models import Base
 
@@ -118,14 +118,20 @@ async def _touched(db: AsyncSession, start: datetime, end: datetime) -> Days:
     return days
 
 
-def _pairs(days: Any) -> pa.Table:
-    keys = sorted(days)
-    return pa.table(
-        {
-            "base_id": pa.array([b for b, _ in keys], pa.int64()),
-            "day": pa.array([d for _, d in keys], pa.date32()),
-        }
-    )
+#: Member kinds by number in :func:`_placed` rows; click buyers last (:func:`_day_rows`).
+_KINDS: Final = pa.array([*KINDS, CLICK_BUYER])
+_CLICKER: Final = KINDS.index("clicker")
+_PAYING: Final = KINDS.index("paying_viewer")
+
+
+def _day_key(base_id: Any, day: Any) -> Any:
+    """One integer per (base id, local day), of columns."""
+    return pc.add(pc.multiply(base_id, 1 << 32), pc.cast(pc.cast(day, pa.int32()), pa.int64()))
+
+
+def _day_keys(days: Any) -> pa.Array:
+    """:func:`_day_key` of (base id, local day) pairs."""
+    return pa.array([b << 32 | (d - date(1970, 1, 1)).days for b, d in days], pa.int64())
 
 
 async def _derive_days(
@@ -142,13 +148,16 @@ async def _derive_days(
     low = min(since for since, _ in days.values())
     high = max(until for _, until in days.values())
     before = await read_members(db, since=low, until=start)
-    around = pa.concat_tables([before, await read_members(db, since=end, until=high)])
-    placed = await _placed(db, pa.concat_tables([new.cast(MEMBERS), around]), days)
-    still_open = _pairs({key for key, (_, until) in days.items() if until > horizon})
-    rows = _day_rows(placed.join(still_open, keys=["base_id", "day"], join_type="left semi"))
+    members = pa.concat_tables(
+        [new.cast(MEMBERS), before, await read_members(db, since=end, until=high)]
+    )
+    numbers, namespaces, ids = member_numbers(members)
+    placed = await _placed(db, members, numbers, days)
+    still_open = _day_keys(key for key, (_, until) in days.items() if until > horizon)
+    is_open = pc.is_in(placed["key"], still_open)
+    rows = _day_rows(placed.filter(is_open), namespaces, ids)
     await write_rows(db, zip(*(rows[c].to_pylist() for c in COLUMNS), strict=True))
-    sealed = placed.join(still_open, keys=["base_id", "day"], join_type="left anti")
-    await add_counts(db, _day_counts(sealed))
+    await add_counts(db, _day_counts(placed.filter(pc.invert(is_open))))
 
 
 def _local_days(first: pa.ChunkedArray, zones: list[str], zone_at: pa.Array) -> pa.Array:
@@ -163,74 +172,95 @@ def _local_days(first: pa.ChunkedArray, zones: list[str], zone_at: pa.Array) -> 
     return pc.take(pa.array(local, pa.date32()), at)
 
 
-async def _placed(db: AsyncSession, members: pa.Table, days: Days) -> pa.Table:
-    """The session members of ``days``, each with its base, local day and the ids of its
-    scopes (a column per :data:`~analytics.models.DAY_SCOPES`; a missing host or theme is 0), as
-    :func:`~analytics.day_sets.day_rows` places them; members of unknown sessions left out."""
+async def _placed(db: AsyncSession, members: pa.Table, numbers: pa.Array, days: Days) -> pa.Table:
+    """The session members of ``days``, each with its base, local day (and ``key``, the two as
+    :func:`_day_key`), the ids of its scopes (a column per :data:`~analytics.models.DAY_SCOPES`;
+    a missing host or theme is 0), its kind's number in :data:`_KINDS` and its ``member``
+    number (``numbers``), as :func:`~analytics.day_sets.day_rows` places them; members of
+    unknown sessions left out."""
     found = await SessionDirectory().lookup(db, pc.unique(members["session_id"]).to_pylist())
     ids = sorted(found)
     at = pc.index_in(members["session_id"], pa.array(ids, pa.int64()))
-    members = members.filter(pc.is_valid(at))
-    at = at.filter(pc.is_valid(at))
+    known = pc.is_valid(at)
+    columns = {
+        "session": members["session_id"],
+        "kind": pc.cast(pc.index_in(members["kind"], _KINDS), pa.int8()),
+        "member": numbers,
+        "first_minute": members["first_minute"],
+    }
+    if not pc.all(known).as_py():
+        columns = {name: pc.filter(values, known) for name, values in columns.items()}
+        at = pc.filter(at, known)
     info = [found[i] for i in ids]
     zones = sorted({i.timezone for i in info})
 
     def per_row(values: list[int]) -> pa.Array:
         return pc.take(pa.array(values, pa.int64()), at)
 
+    base = per_row([i.base_id for i in info])
+    day = _local_days(
+        columns.pop("first_minute"), zones, per_row([zones.index(i.timezone) for i in info])
+    )
     placed = pa.table(
         {
-            "base_id": per_row([i.base_id for i in info]),
-            "day": _local_days(
-                members["first_minute"], zones, per_row([zones.index(i.timezone) for i in info])
-            ),
-            "session": members["session_id"],
+            "base_id": base,
+            "day": day,
+            "key": _day_key(base, day),
             "host": per_row([i.host_id or 0 for i in info]),
             "theme": per_row([i.theme_id or 0 for i in info]),
-            "kind": members["kind"],
-            "namespace": members["namespace"],
-            "member_id": members["member_id"],
+            "base": base,
+            **columns,
         }
     )
-    placed = placed.append_column("base", placed["base_id"])
-    return placed.join(_pairs(days), keys=["base_id", "day"], join_type="left semi")
+    return placed.filter(pc.is_in(placed["key"], _day_keys(days)))
 
 
-def _day_rows(placed: pa.Table) -> pa.Table:
+def _day_rows(placed: pa.Table, namespaces: pa.Array, ids: pa.Array) -> pa.Table:
     """The distinct day-set rows (:data:`~analytics.day_sets.COLUMNS`) of :func:`_placed`
     members, click buyers included: :func:`~analytics.day_sets.day_rows` and
-    :func:`~analytics.day_sets.click_buyers` on columns."""
+    :func:`~analytics.day_sets.click_buyers` on columns; the members' names are
+    ``namespaces`` and ``ids`` by member number."""
     n = placed.num_rows
+    keys = ["base_id", "day", "scope", "scope_id", "member"]
     parts = [
         pa.table(
             {
                 "base_id": placed["base_id"],
                 "day": placed["day"],
-                "scope": pa.repeat(pa.scalar(scope), n),
+                "scope": pa.repeat(pa.scalar(number, pa.int8()), n),
                 "scope_id": placed[scope],
+                "member": placed["member"],
                 "kind": placed["kind"],
-                "namespace": placed["namespace"],
-                "member_id": placed["member_id"],
             }
         )
-        for scope in DAY_SCOPES
+        for number, scope in enumerate(DAY_SCOPES)
     ]
     rows = pa.concat_tables(parts)
-    rows = rows.group_by(list(COLUMNS), use_threads=False).aggregate([]).select(list(COLUMNS))
+    rows = rows.group_by([*keys, "kind"], use_threads=False).aggregate([])
     # A member both a clicker and a paying viewer of a scope's day is a click buyer of it.
-    other = [c for c in COLUMNS if c != "kind"]
-    clickers = rows.filter(pc.equal(rows["kind"], "clicker")).select(other)
-    paying = rows.filter(pc.equal(rows["kind"], "paying_viewer")).select(other)
-    both = clickers.join(paying, keys=other, join_type="left semi")
-    both = both.add_column(4, "kind", pa.repeat(pa.scalar(CLICK_BUYER), both.num_rows))
-    return pa.concat_tables([rows, both.select(list(COLUMNS))])
+    clickers = rows.filter(pc.equal(rows["kind"], _CLICKER)).select(keys)
+    paying = rows.filter(pc.equal(rows["kind"], _PAYING)).select(keys)
+    both = clickers.join(paying, keys=keys, join_type="left semi")
+    both = both.append_column("kind", pa.repeat(pa.scalar(len(KINDS), pa.int8()), both.num_rows))
+    rows = pa.concat_tables([rows.select([*keys, "kind"]), both])
+    return pa.table(
+        {
+            "base_id": rows["base_id"],
+            "day": rows["day"],
+            "scope": pc.take(pa.array(DAY_SCOPES), rows["scope"]),
+            "scope_id": rows["scope_id"],
+            "kind": pc.take(_KINDS, rows["kind"]),
+            "namespace": pc.take(namespaces, rows["member"]),
+            "member_id": pc.take(ids, rows["member"]),
+        }
+    )
 
 
 def _day_counts(placed: pa.Table) -> dict[tuple[Any, ...], int]:
     """What :func:`_day_rows` would count per base, day, scope, scope id and kind, without
-    making the rows: distinct members counted per scope, as small integers."""
-    placed = placed.append_column("member", member_codes(placed))
-    paired = placed.filter(pc.is_in(placed["kind"], pa.array(["clicker", "paying_viewer"])))
+    making the rows: distinct members counted per scope, on numbers."""
+    paired = placed.filter(pc.is_in(placed["kind"], pa.array([_CLICKER, _PAYING], pa.int8())))
+    kinds = _KINDS.to_pylist()
     counts: dict[tuple[Any, ...], int] = {}
     for scope in DAY_SCOPES:
         keys = ["base_id", "day", scope]
@@ -238,13 +268,13 @@ def _day_counts(placed: pa.Table) -> dict[tuple[Any, ...], int]:
             [("member", "count_distinct")]
         )
         # Click buyers: members in both kinds of the scope's day.
-        kinds = paired.group_by([*keys, "member"], use_threads=False).aggregate(
+        both_kinds = paired.group_by([*keys, "member"], use_threads=False).aggregate(
             [("kind", "count_distinct")]
         )
-        both = kinds.filter(pc.equal(kinds["kind_count_distinct"], 2))
+        both = both_kinds.filter(pc.equal(both_kinds["kind_count_distinct"], 2))
         both = both.group_by(keys, use_threads=False).aggregate([("member", "count")])
         for table, kind, n in (
-            (found, found["kind"].to_pylist(), found["member_count_distinct"]),
+            (found, [kinds[k] for k in found["kind"].to_pylist()], found["member_count_distinct"]),
             (both, [CLICK_BUYER] * both.num_rows, both["member_count"]),
         ):
             rows = zip(table["base_id"].to_pylist(), table["day"].to_pylist(),

@@ -186,8 +186,11 @@ async def held_in_blocks(
     return held
 
 
-def member_codes(members: pa.Table) -> pa.Array:
-    """A small integer per distinct (namespace, member id) of ``members``: unions and
-    distinct counts then hash integers, not strings."""
+def member_numbers(members: pa.Table) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """A small integer per distinct (namespace, member id) of ``members``, for each row, and
+    the namespace and member id of each integer: unions and distinct counts then hash
+    integers, not strings."""
     key = pc.binary_join_element_wise(members["namespace"], members["member_id"], SEPARATOR)
-    return pc.dictionary_encode(key).combine_chunks().indices
+    encoded = pc.dictionary_encode(key).combine_chunks()
+    parts = pc.split_pattern(encoded.dictionary, SEPARATOR, max_splits=1)
+    return encoded.indices, pc.list_element(parts, 0), pc.list_element(parts, 1)

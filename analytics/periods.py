@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.kpis import TOTALS_FIELDS
-from analytics.members import member_codes, read_members
+from analytics.members import member_numbers, read_members
 from analytics.models import CLICK_BUYER, SUMS, DayCount, MinuteRollup, SessionSpan
 from analytics.platform.figures import FIGURES, PLATFORMS
 from analytics.platform.models import PlatformSession
@@ -186,7 +186,7 @@ async def _union_counts(
     at = pc.index_in(found["session_id"], ids)
     found = found.filter(pc.is_valid(at))
     owned = pc.take(pa.array([owners[i] for i in ids.to_pylist()], pa.int64()), at.drop_null())
-    sets = pa.table({"owner": owned, "kind": found["kind"], "member": member_codes(found)})
+    sets = pa.table({"owner": owned, "kind": found["kind"], "member": member_numbers(found)[0]})
     sets = sets.group_by(["owner", "kind", "member"], use_threads=False).aggregate([])
     sizes = sets.group_by(["owner", "kind"], use_threads=False).aggregate([("member", "count")])
     out = {

@@ -23,7 +23,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.members import member_codes, read_members
+from analytics.members import member_numbers, read_members
 from analytics.models import CLICK_BUYER, SUMS, DayCount, MinuteRollup, SessionSpan
 from livebase.db.models import (
     GiClaimRecord,
@@ -89,7 +89,7 @@ async def members(db: AsyncSession, session_ids: Sequence[int], w: Window) -> pd
             "session_id": found["session_id"].to_numpy(),
             "kind": found["kind"].to_numpy(zero_copy_only=False),
             # Members as small integers: the unions below then hash ints, not strings.
-            "member": member_codes(found).to_numpy(),
+            "member": member_numbers(found)[0].to_numpy(),
         }
     )
     return frame.astype({"session_id": "int64", "kind": "category"})
