@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics import packed
 from analytics.day_sealed import Seal, unheld, write_members
 from analytics.day_sets import rebuild_days
 from analytics.directory import SessionInfo
@@ -135,23 +136,25 @@ def _firsts(rows: pa.Table, keys: list[str]) -> pa.Table:
 
 
 def _delta(scope_id: Any, minute: Any, **sums: Any) -> pa.Table:
-    """Minute sums to add: columns ``scope_id``, ``minute`` and every sum (0 unless given)."""
+    """Minute sums to add, already added up per (scope id, minute): columns ``scope_id``,
+    ``minute`` and every sum (0 unless given); a row's sums are the given values or arrays."""
     n = len(scope_id)
     columns = {"scope_id": pc.cast(scope_id, pa.int64()), "minute": minute}
-    for name in SUMS:
-        value = sums.get(name, 0)
+    for name, value in sums.items():
         columns[name] = (
             pa.repeat(pa.scalar(value, pa.int64()), n)
             if isinstance(value, int)
             else pc.fill_null(pc.cast(value, pa.int64()), 0)
         )
-    return pa.table(columns)
+    table = packed.sums(pa.table(columns), _KEYS, list(sums))
+    zeros = pa.repeat(pa.scalar(0, pa.int64()), table.num_rows)
+    added = {name: table[f"{name}_sum"] if name in sums else zeros for name in SUMS}
+    return pa.table({"scope_id": table["scope_id"], "minute": table["minute"], **added})
 
 
 def _add_up(deltas: list[pa.Table]) -> pa.Table:
     """Deltas summed per (scope id, minute); minutes whose sums are all 0 are left out."""
-    added = pa.concat_tables(deltas).group_by(_KEYS, use_threads=False)
-    table = added.aggregate([(s, "sum") for s in SUMS])
+    table = packed.sums(pa.concat_tables(deltas), _KEYS, list(SUMS))
     table = table.rename_columns({f"{s}_sum": s for s in SUMS})
     total = table[SUMS[0]]
     for name in SUMS[1:]:
@@ -226,7 +229,7 @@ def _set_members(parts: list[pa.Table], namespaces: pa.Array, ids: pa.Array) -> 
     """Each distinct member of ``parts`` (:func:`_members`) with its first minute, as
     :data:`~analytics.members.MEMBERS`: grouped on numbers, named once grouped."""
     keys = ["session_id", "kind", "member"]
-    found = pa.concat_tables(parts).group_by(keys, use_threads=False).aggregate([("minute", "min")])
+    found = packed.least(pa.concat_tables(parts), keys, "minute")
     return pa.table(
         [
             found["session_id"],
@@ -366,12 +369,16 @@ async def _write_day(
     )
 
     viewing = by.of(*VIEWER, columns=MEMBER_OF)
-    presence = viewing.group_by(MEMBER_OF, use_threads=False).aggregate([])
     if seal is None:
+        presence = packed.distinct(viewing, MEMBER_OF)
         viewer = presence["viewer"]
         named = presence.drop_columns("viewer").append_column("source", pc.take(namespaces, viewer))
         await bulk_insert(db, Presence, named.append_column("viewer_id", pc.take(ids, viewer)))
-    sessions.append(_delta(presence["session_id"], presence["minute"], viewers=1))
+        sessions.append(_delta(presence["session_id"], presence["minute"], viewers=1))
+    else:
+        present = packed.count_distinct(viewing, ["session_id", "minute"], "viewer")
+        viewers = present["viewer_count_distinct"]
+        sessions.append(_delta(present["session_id"], present["minute"], viewers=viewers))
 
     members = _set_members(
         [

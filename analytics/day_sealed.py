@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics import packed
 from analytics.day_sets import COLUMNS, add_counts, lock_days, write_rows
 from analytics.directory import SessionDirectory
 from analytics.members import MEMBER, MEMBERS, member_numbers, read_members, write_blocks
@@ -236,7 +237,7 @@ def _day_rows(placed: pa.Table, namespaces: pa.Array, ids: pa.Array) -> pa.Table
         for number, scope in enumerate(DAY_SCOPES)
     ]
     rows = pa.concat_tables(parts)
-    rows = rows.group_by([*keys, "kind"], use_threads=False).aggregate([])
+    rows = packed.distinct(rows, [*keys, "kind"])
     # A member both a clicker and a paying viewer of a scope's day is a click buyer of it.
     clickers = rows.filter(pc.equal(rows["kind"], _CLICKER)).select(keys)
     paying = rows.filter(pc.equal(rows["kind"], _PAYING)).select(keys)
@@ -264,13 +265,9 @@ def _day_counts(placed: pa.Table) -> dict[tuple[Any, ...], int]:
     counts: dict[tuple[Any, ...], int] = {}
     for scope in DAY_SCOPES:
         keys = ["base_id", "day", scope]
-        found = placed.group_by([*keys, "kind"], use_threads=False).aggregate(
-            [("member", "count_distinct")]
-        )
+        found = packed.count_distinct(placed, [*keys, "kind"], "member")
         # Click buyers: members in both kinds of the scope's day.
-        both_kinds = paired.group_by([*keys, "member"], use_threads=False).aggregate(
-            [("kind", "count_distinct")]
-        )
+        both_kinds = packed.count_distinct(paired, [*keys, "member"], "kind")
         both = both_kinds.filter(pc.equal(both_kinds["kind_count_distinct"], 2))
         both = both.group_by(keys, use_threads=False).aggregate([("member", "count")])
         for table, kind, n in (
