@@ -32,7 +32,7 @@ from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics import packed
-from analytics.day_sealed import Seal, unheld, write_members
+from analytics.day_sealed import Seal, held_elsewhere, write_members
 from analytics.day_sets import rebuild_days
 from analytics.directory import SessionInfo
 from analytics.inserts import bulk_insert
@@ -68,32 +68,35 @@ MEMBER_OF: Final = ["session_id", "minute", "viewer"]
 
 
 class _ByType:
-    """The events of some types, taken by a small integer per type (one string hash per event
-    in all, instead of one per event and take)."""
+    """The counted events (``keep``: a row mask, None for all), taken by type: a small
+    integer per type (one string hash per event in all, instead of one per event and take),
+    and only the columns asked for (filtering all of a wide table costs more)."""
 
-    def __init__(self, events: pa.Table) -> None:
+    def __init__(self, events: pa.Table, keep: pa.Array | None) -> None:
         encoded = pc.dictionary_encode(events["type"]).combine_chunks()
         self.events = events
+        self._keep = keep
         self._codes = encoded.indices
         self._types = encoded.dictionary.to_pylist()
 
-    def of(self, *kinds: str, columns: list[str] | None = None) -> pa.Table:
-        """The events of ``kinds``: all their columns, or ``columns`` alone."""
-        events = self.events if columns is None else self.events.select(columns)
-        return events.filter(self._in(kinds))
+    def rows(self, columns: list[str]) -> pa.Table:
+        """``columns`` of every counted event."""
+        events = self.events.select(columns)
+        return events if self._keep is None else events.filter(self._keep)
 
-    def is_(self, kind: str) -> pa.Array:
-        """Which events are of ``kind``."""
-        return self._in((kind,))
+    def of(self, *kinds: str, columns: list[str] | None = None) -> pa.Table:
+        """The counted events of ``kinds``: all their columns, or ``columns`` alone."""
+        events = self.events if columns is None else self.events.select(columns)
+        return events.filter(_both(self._in(kinds), self._keep))
 
     def _in(self, kinds: tuple[str, ...]) -> pa.Array:
         wanted = pa.array([n for n, t in enumerate(self._types) if t in kinds], pa.int32())
         return pc.is_in(self._codes, wanted)
 
 
-def _first_copies(events: pa.Table) -> pa.Table:
-    """The first row (lowest ``pos``) of each event id: ids numbered once (a string hash per
-    row), then the numbers' repeats found in ``pos`` order."""
+def _first_copies(events: pa.Table) -> pa.Array | None:
+    """Which rows are the first (lowest ``pos``) of their event id; None if all are: ids
+    numbered once (a string hash per row), then the numbers' repeats found in ``pos`` order."""
     numbers = pc.dictionary_encode(events["event_id"]).combine_chunks().indices.to_numpy()
     pos = events["pos"].to_numpy()
     # pos is unique per row: the rows in pos order without a sort.
@@ -102,10 +105,15 @@ def _first_copies(events: pa.Table) -> pa.Table:
     order = at[at >= 0]
     repeat = pd.Series(numbers[order]).duplicated().to_numpy()
     if not repeat.any():
-        return events
-    keep = np.empty_like(repeat)
-    keep[order] = ~repeat
-    return events.filter(pa.array(keep))
+        return None
+    first = np.empty_like(repeat)
+    first[order] = ~repeat
+    return pa.array(first)
+
+
+def _both(a: pa.Array | None, b: pa.Array | None) -> pa.Array | None:
+    """Two row masks as one (None: every row)."""
+    return b if a is None else a if b is None else pc.and_(a, b)
 
 
 def _member_codes(events: pa.Table) -> tuple[pa.Table, pa.Array, pa.Array]:
@@ -195,21 +203,18 @@ async def _new_once(db: AsyncSession, model: type[Any], rows: pa.Table, key: str
     return rows
 
 
-async def _ledger(db: AsyncSession, events: pa.Table, start: datetime, end: datetime) -> pa.Table:
-    """Write the ledger; return the events without those another day's ledger already holds."""
-    await bulk_insert(
-        db, ProcessedEvent, events.select(["event_id", "occurred_at"]), skip_existing=True
-    )
+async def _ledger(db: AsyncSession, events: pa.Table, start: datetime, end: datetime) -> pa.Array:
+    """Write the ledger of ``events`` (their ``event_id`` and ``occurred_at``); return the
+    ids among them another day's ledger already holds."""
+    await bulk_insert(db, ProcessedEvent, events, skip_existing=True)
     day = (ProcessedEvent.occurred_at >= start, ProcessedEvent.occurred_at < end)
     written = await db.scalar(select(func.count()).select_from(ProcessedEvent).where(*day))
     if written == events.num_rows:
-        return events
+        return pa.array([], pa.string())
     ids = events["event_id"].to_pylist()
     outside = ~(day[0] & day[1])
-    held = {
-        row[0] for row in await _stored(db, (ProcessedEvent.event_id,), "event_id", ids, outside)
-    }
-    return events.filter(pc.invert(pc.is_in(events["event_id"], pa.array(list(held), pa.string()))))
+    held = await _stored(db, (ProcessedEvent.event_id,), "event_id", ids, outside)
+    return pa.array([row[0] for row in held], pa.string())
 
 
 def _members(rows: pa.Table, kind: str, member: str) -> pa.Table:
@@ -313,25 +318,27 @@ async def _write_day(
     seal: Seal | None,
 ) -> int:
     of_known = pc.is_in(events["session_id"], pa.array(list(known), pa.int64()))
-    if not pc.all(of_known).as_py():
-        events = events.filter(of_known)
-    events = _first_copies(events)
+    keep = _both(None if pc.all(of_known).as_py() else of_known, _first_copies(events))
+    ledger = events.select(["event_id", "occurred_at"])
+    ledger = ledger if keep is None else ledger.filter(keep)
     if seal is None:
-        events = await _ledger(db, events, start, end)
+        held = await _ledger(db, ledger, start, end)
     else:
-        events = await unheld(db, events, start, end, seal)
+        held = await held_elsewhere(db, start, end, seal)
+    if len(held):
+        keep = _both(keep, pc.invert(pc.is_in(events["event_id"], held)))
     events = events.append_column("minute", pc.floor_temporal(events["occurred_at"], unit="minute"))
     events, namespaces, ids = _member_codes(events)
-    by = _ByType(events)
-    session, minute = events["session_id"], events["minute"]
+    by = _ByType(events, keep)
+    every = by.rows(["type", "session_id", "minute", "watch_seconds", "count"])
     sessions = [
         _delta(
-            session,
-            minute,
-            views=by.is_("viewer.joined"),
-            viewer_seconds=events["watch_seconds"],
-            impressions=events["count"],
-            clicks=by.is_("product.clicked"),
+            every["session_id"],
+            every["minute"],
+            views=pc.equal(every["type"], "viewer.joined"),
+            viewer_seconds=every["watch_seconds"],
+            impressions=every["count"],
+            clicks=pc.equal(every["type"], "product.clicked"),
         )
     ]
     shown = by.of(
@@ -404,4 +411,4 @@ async def _write_day(
         rows = table.add_column(0, "scope", pa.repeat(pa.scalar(scope), table.num_rows))
         await bulk_insert(db, MinuteRollup, rows)
     await merge_spans(db, _spans(by.of(*ON_AIR, columns=["type", "session_id", "occurred_at"])))
-    return int(events.num_rows)
+    return int(every.num_rows)

@@ -67,10 +67,9 @@ def seal_of(end: datetime, now: datetime, lateness: timedelta) -> Seal | None:
     return Seal(horizon, end + lateness + PRUNE_MARGIN)
 
 
-async def unheld(
-    db: AsyncSession, events: pa.Table, start: datetime, end: datetime, seal: Seal
-) -> pa.Table:
-    """``events`` less those whose id the ledger holds for an event of another day.
+async def held_elsewhere(db: AsyncSession, start: datetime, end: datetime, seal: Seal) -> pa.Array:
+    """The ids the ledger holds for events of other days than ``[start, end)``, which the
+    day's events under those ids must not count again.
 
     The ledger keeps only the minutes after the prune's horizon: of a day sealed long ago
     this reads nothing; of a day just sealed, the ids of the lateness window after it.
@@ -78,10 +77,7 @@ async def unheld(
     when = ProcessedEvent.occurred_at
     outside = or_(when < start, and_(when >= end, when < seal.ledger_until))
     rows = await (await db.connection()).execute(select(ProcessedEvent.event_id).where(outside))
-    held = pa.array([row[0] for row in rows], pa.string())
-    if len(held) == 0:
-        return events
-    return events.filter(pc.invert(pc.is_in(events["event_id"], held)))
+    return pa.array([row[0] for row in rows], pa.string())
 
 
 async def write_members(
