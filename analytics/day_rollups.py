@@ -19,6 +19,7 @@ events still to come could need (:mod:`analytics.day_sealed`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -68,26 +69,26 @@ MEMBER_OF: Final = ["session_id", "minute", "viewer"]
 
 
 class _ByType:
-    """The counted events (``keep``: a row mask, None for all), taken by type: a small
+    """The counted events (:attr:`keep`: a row mask, None for all), taken by type: a small
     integer per type (one string hash per event in all, instead of one per event and take),
     and only the columns asked for (filtering all of a wide table costs more)."""
 
-    def __init__(self, events: pa.Table, keep: pa.Array | None) -> None:
+    def __init__(self, events: pa.Table) -> None:
         encoded = pc.dictionary_encode(events["type"]).combine_chunks()
         self.events = events
-        self._keep = keep
+        self.keep: pa.Array | None = None
         self._codes = encoded.indices
         self._types = encoded.dictionary.to_pylist()
 
     def rows(self, columns: list[str]) -> pa.Table:
         """``columns`` of every counted event."""
         events = self.events.select(columns)
-        return events if self._keep is None else events.filter(self._keep)
+        return events if self.keep is None else events.filter(self.keep)
 
     def of(self, *kinds: str, columns: list[str] | None = None) -> pa.Table:
         """The counted events of ``kinds``: all their columns, or ``columns`` alone."""
         events = self.events if columns is None else self.events.select(columns)
-        return events.filter(_both(self._in(kinds), self._keep))
+        return events.filter(_both(self._in(kinds), self.keep))
 
     def _in(self, kinds: tuple[str, ...]) -> pa.Array:
         wanted = pa.array([n for n, t in enumerate(self._types) if t in kinds], pa.int32())
@@ -309,27 +310,17 @@ async def write_day(
         return counted
 
 
-async def _write_day(
-    db: AsyncSession,
-    events: pa.Table,
-    known: dict[int, SessionInfo],
-    start: datetime,
-    end: datetime,
-    seal: Seal | None,
-) -> int:
-    of_known = pc.is_in(events["session_id"], pa.array(list(known), pa.int64()))
-    keep = _both(None if pc.all(of_known).as_py() else of_known, _first_copies(events))
-    ledger = events.select(["event_id", "occurred_at"])
-    ledger = ledger if keep is None else ledger.filter(keep)
-    if seal is None:
-        held = await _ledger(db, ledger, start, end)
-    else:
-        held = await held_elsewhere(db, start, end, seal)
-    if len(held):
-        keep = _both(keep, pc.invert(pc.is_in(events["event_id"], held)))
+def _counting(events: pa.Table) -> tuple[_ByType, pa.Array, pa.Array]:
+    """The events with their minute and member numbers, by type; the members' names."""
     events = events.append_column("minute", pc.floor_temporal(events["occurred_at"], unit="minute"))
     events, namespaces, ids = _member_codes(events)
-    by = _ByType(events, keep)
+    return _ByType(events), namespaces, ids
+
+
+def _minutes(by: _ByType, presence_rows: bool) -> tuple[list[pa.Table], list[pa.Table], pa.Table]:
+    """The session and product minute sums of the events that are not orders, and the
+    viewers present per session minute: a row each if ``presence_rows``, else their count
+    (``viewer_count_distinct``)."""
     every = by.rows(["type", "session_id", "minute", "watch_seconds", "count"])
     sessions = [
         _delta(
@@ -348,6 +339,56 @@ async def _write_day(
     products = [
         _delta(shown["product_id"], shown["minute"], impressions=shown["count"], clicks=clicked)
     ]
+    viewing = by.of(*VIEWER, columns=MEMBER_OF)
+    if presence_rows:
+        presence = packed.distinct(viewing, MEMBER_OF)
+        sessions.append(_delta(presence["session_id"], presence["minute"], viewers=1))
+    else:
+        presence = packed.count_distinct(viewing, ["session_id", "minute"], "viewer")
+        viewers = presence["viewer_count_distinct"]
+        sessions.append(_delta(presence["session_id"], presence["minute"], viewers=viewers))
+    return sessions, products, presence
+
+
+def _session_members(by: _ByType, paid: pa.Table, namespaces: pa.Array, ids: pa.Array) -> pa.Table:
+    """The session-set members of the events, with their first minutes (:func:`_set_members`)."""
+    return _set_members(
+        [
+            _members(by.of(*VIEWER, columns=MEMBER_OF), "viewer", "viewer"),
+            _members(by.of(*INTERACTION, columns=MEMBER_OF), "interacting", "viewer"),
+            _members(by.of("product.clicked", columns=MEMBER_OF), "clicker", "viewer"),
+            _members(paid, "buyer", "buyer"),
+            _members(paid, "paying_viewer", "paying"),
+        ],
+        namespaces,
+        ids,
+    )
+
+
+async def _write_day(
+    db: AsyncSession,
+    events: pa.Table,
+    known: dict[int, SessionInfo],
+    start: datetime,
+    end: datetime,
+    seal: Seal | None,
+) -> int:
+    # The hashing and sorting below runs in two threads where it can: pyarrow and numpy
+    # leave Python's lock while they hash and sort, so two cores share it.
+    of_known = pc.is_in(events["session_id"], pa.array(list(known), pa.int64()))
+    first, (by, namespaces, ids) = await asyncio.gather(
+        asyncio.to_thread(_first_copies, events), asyncio.to_thread(_counting, events)
+    )
+    keep = _both(None if pc.all(of_known).as_py() else of_known, first)
+    ledger = events.select(["event_id", "occurred_at"])
+    ledger = ledger if keep is None else ledger.filter(keep)
+    if seal is None:
+        held = await _ledger(db, ledger, start, end)
+    else:
+        held = await held_elsewhere(db, start, end, seal)
+    if len(held):
+        keep = _both(keep, pc.invert(pc.is_in(events["event_id"], held)))
+    by.keep = keep
 
     paid = by.of("order.paid")
     paid = await _new_once(
@@ -358,6 +399,17 @@ async def _write_day(
         PaidOrder,
         paid.select(["platform", "order_id", "session_id", "product_id", "amount_fen", "minute"]),
     )
+    refunded = by.of("order.refunded")
+    refunded = refunded.filter(pc.equal(refunded["currency"], CURRENCY))
+    refunds = await _new_once(db, Refund, refunded, "refund_id")
+    await bulk_insert(
+        db, Refund, refunds.select(["platform", "refund_id", "session_id", "amount_fen", "minute"])
+    )
+
+    (sessions, products, presence), members = await asyncio.gather(
+        asyncio.to_thread(_minutes, by, seal is None),
+        asyncio.to_thread(_session_members, by, paid, namespaces, ids),
+    )
     sessions.append(
         _delta(paid["session_id"], paid["minute"], gmv_fen=paid["amount_fen"], orders=1)
     )
@@ -365,40 +417,13 @@ async def _write_day(
     products.append(
         _delta(sold["product_id"], sold["minute"], gmv_fen=sold["amount_fen"], orders=1)
     )
-    refunded = by.of("order.refunded")
-    refunded = refunded.filter(pc.equal(refunded["currency"], CURRENCY))
-    refunds = await _new_once(db, Refund, refunded, "refund_id")
-    await bulk_insert(
-        db, Refund, refunds.select(["platform", "refund_id", "session_id", "amount_fen", "minute"])
-    )
     sessions.append(
         _delta(refunds["session_id"], refunds["minute"], refund_fen=refunds["amount_fen"])
     )
-
-    viewing = by.of(*VIEWER, columns=MEMBER_OF)
     if seal is None:
-        presence = packed.distinct(viewing, MEMBER_OF)
         viewer = presence["viewer"]
         named = presence.drop_columns("viewer").append_column("source", pc.take(namespaces, viewer))
         await bulk_insert(db, Presence, named.append_column("viewer_id", pc.take(ids, viewer)))
-        sessions.append(_delta(presence["session_id"], presence["minute"], viewers=1))
-    else:
-        present = packed.count_distinct(viewing, ["session_id", "minute"], "viewer")
-        viewers = present["viewer_count_distinct"]
-        sessions.append(_delta(present["session_id"], present["minute"], viewers=viewers))
-
-    members = _set_members(
-        [
-            _members(viewing, "viewer", "viewer"),
-            _members(by.of(*INTERACTION, columns=MEMBER_OF), "interacting", "viewer"),
-            _members(by.of("product.clicked", columns=MEMBER_OF), "clicker", "viewer"),
-            _members(paid, "buyer", "buyer"),
-            _members(paid, "paying_viewer", "paying"),
-        ],
-        namespaces,
-        ids,
-    )
-    if seal is None:
         await bulk_insert(db, SetMember, members, skip_existing=True)
     else:
         await write_members(db, members, list(known), start, end, seal.horizon)
@@ -411,4 +436,4 @@ async def _write_day(
         rows = table.add_column(0, "scope", pa.repeat(pa.scalar(scope), table.num_rows))
         await bulk_insert(db, MinuteRollup, rows)
     await merge_spans(db, _spans(by.of(*ON_AIR, columns=["type", "session_id", "occurred_at"])))
-    return int(every.num_rows)
+    return int(by.rows(["type"]).num_rows)
