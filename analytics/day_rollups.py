@@ -394,21 +394,21 @@ async def _write_day(
     paid = await _new_once(
         db, PaidOrder, paid.filter(pc.equal(paid["currency"], CURRENCY)), "order_id"
     )
-    await bulk_insert(
-        db,
-        PaidOrder,
-        paid.select(["platform", "order_id", "session_id", "product_id", "amount_fen", "minute"]),
-    )
     refunded = by.of("order.refunded")
     refunded = refunded.filter(pc.equal(refunded["currency"], CURRENCY))
     refunds = await _new_once(db, Refund, refunded, "refund_id")
-    await bulk_insert(
-        db, Refund, refunds.select(["platform", "refund_id", "session_id", "amount_fen", "minute"])
-    )
 
-    (sessions, products, presence), members = await asyncio.gather(
+    async def store_orders() -> None:
+        columns = ["platform", "order_id", "session_id", "product_id", "amount_fen", "minute"]
+        await bulk_insert(db, PaidOrder, paid.select(columns))
+        columns = ["platform", "refund_id", "session_id", "amount_fen", "minute"]
+        await bulk_insert(db, Refund, refunds.select(columns))
+
+    # The database's thread stores the orders meanwhile (the only use of ``db`` until then).
+    (sessions, products, presence), members, _ = await asyncio.gather(
         asyncio.to_thread(_minutes, by, seal is None),
         asyncio.to_thread(_session_members, by, paid, namespaces, ids),
+        store_orders(),
     )
     sessions.append(
         _delta(paid["session_id"], paid["minute"], gmv_fen=paid["amount_fen"], orders=1)
