@@ -120,21 +120,27 @@ def _both(a: pa.Array | None, b: pa.Array | None) -> pa.Array | None:
 def _member_codes(events: pa.Table) -> tuple[pa.Table, pa.Array, pa.Array]:
     """``events`` with a member number per member it names (``viewer``: source and viewer
     id; ``buyer``: platform and buyer id; ``paying``: an order's viewer source and viewer id;
-    null where it names none), and the namespace and member id of each number."""
+    null where it names none), and the namespace and member id of each number. Buyers and
+    paying viewers are looked for in paid orders alone."""
+    n = events.num_rows
+    orders = pc.fill_null(pc.equal(events["type"], "order.paid"), False).combine_chunks()
+    paid = events.filter(orders)
     keys = [
-        pc.binary_join_element_wise(events[ns], events[member], SEPARATOR)
-        for ns, member in (
-            ("source", "viewer_id"),
-            ("platform", "buyer_id"),
-            ("viewer_source", "viewer_id"),
+        pc.binary_join_element_wise(table[ns], table[member], SEPARATOR)
+        for table, ns, member in (
+            (events, "source", "viewer_id"),
+            (paid, "platform", "buyer_id"),
+            (paid, "viewer_source", "viewer_id"),
         )
     ]
-    n = events.num_rows
     chunks = [chunk for key in keys for chunk in pa.chunked_array(key).chunks]
-    codes = pc.dictionary_encode(pa.chunked_array(chunks, pa.string())).combine_chunks()
-    for name, first in zip(("viewer", "buyer", "paying"), (0, n, 2 * n), strict=True):
-        events = events.append_column(name, codes.indices.slice(first, n))
-    parts = pc.split_pattern(codes.dictionary, SEPARATOR, max_splits=1)
+    encoded = pc.dictionary_encode(pa.chunked_array(chunks, pa.string())).combine_chunks()
+    codes, m = encoded.indices, paid.num_rows
+    events = events.append_column("viewer", codes.slice(0, n))
+    for name, first in (("buyer", n), ("paying", n + m)):
+        numbers = pc.replace_with_mask(pa.nulls(n, codes.type), orders, codes.slice(first, m))
+        events = events.append_column(name, numbers)
+    parts = pc.split_pattern(encoded.dictionary, SEPARATOR, max_splits=1)
     return events, pc.list_element(parts, 0), pc.list_element(parts, 1)
 
 
