@@ -410,12 +410,13 @@ async def _write_day(
         columns = ["platform", "refund_id", "session_id", "amount_fen", "minute"]
         await bulk_insert(db, Refund, refunds.select(columns))
 
-    # The database's thread stores the orders meanwhile (the only use of ``db`` until then).
-    (sessions, products, presence), members, _ = await asyncio.gather(
-        asyncio.to_thread(_minutes, by, seal is None),
-        asyncio.to_thread(_session_members, by, paid, namespaces, ids),
-        store_orders(),
-    )
+    # The database's thread stores the orders meanwhile (the only use of ``db`` until then);
+    # should one part fail, the task group cancels the store before the transaction ends.
+    async with asyncio.TaskGroup() as group:
+        minutes = group.create_task(asyncio.to_thread(_minutes, by, seal is None))
+        found = group.create_task(asyncio.to_thread(_session_members, by, paid, namespaces, ids))
+        group.create_task(store_orders())
+    (sessions, products, presence), members = minutes.result(), found.result()
     sessions.append(
         _delta(paid["session_id"], paid["minute"], gmv_fen=paid["amount_fen"], orders=1)
     )

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,6 +38,19 @@ from analytics.day_sealed import seal_of
 from analytics.day_sets import lock_days, span_days
 from analytics.directory import SessionDirectory
 from analytics.rollup_store import clear_span
+
+
+def _reusing_pool() -> None:
+    """Make jemalloc Arrow's allocator for the process, where this pyarrow has it.
+
+    A recompute allocates and frees gigabytes of columns in a few seconds. mimalloc, Arrow's
+    default, hands freed pages back to the kernel within milliseconds and then faults in fresh
+    zeroed ones: at 2 million events that was 2.9 s of system time against jemalloc's 1.5 s,
+    which keeps freed pages for reuse (``docs/benchmarks.md``, "Recompute"). Buffers already
+    allocated keep the pool they came from.
+    """
+    if "jemalloc" in pa.supported_memory_backends():
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +76,7 @@ async def recompute_day(
             f"{day} can still receive events (lateness window {lateness}); stop the consumers"
             " and pass force=True to recompute it anyway"
         )
+    _reusing_pool()
     # pyarrow and the checks block: off the event loop.
     day_columns = await asyncio.to_thread(read_checked, data_dir, day, lateness)
     events = day_columns.events
