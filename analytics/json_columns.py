@@ -38,19 +38,20 @@ class _Field:
     type: pa.DataType
     required: bool
     default: pa.Scalar | None  #: where absent; None: absent stays None
+    #: Optional with None for default: an explicit null means what absence means.
+    nullable: bool
     #: ``(comparison, bound)`` on the value (integers) or its length in code points (strings).
     bounds: tuple[tuple[str, int], ...]
 
 
 def _field(field: msgspec.inspect.Field) -> _Field | None:
     """How to read ``field`` on columns; None if this module cannot hold it to msgspec's rules."""
-    kind = field.type
+    kind, optional = field.type, False
     if isinstance(kind, msgspec.inspect.UnionType):
         rest = [t for t in kind.types if not isinstance(t, msgspec.inspect.NoneType)]
         if len(rest) != 1 or len(kind.types) != 2:
             return None
-        # Optional: msgspec also takes an explicit null, which the screen keeps from the reader.
-        kind = rest[0]
+        kind, optional = rest[0], True
     if isinstance(kind, msgspec.inspect.IntType) and kind.multiple_of is None:
         arrow: pa.DataType = pa.int64()
         limits = {"greater": kind.gt, "greater_equal": kind.ge, "less": kind.lt}
@@ -70,7 +71,8 @@ def _field(field: msgspec.inspect.Field) -> _Field | None:
             except (pa.ArrowException, TypeError, ValueError):
                 return None
     bounds = tuple((name, bound) for name, bound in limits.items() if bound is not None)
-    return _Field(field.name, field.encode_name, arrow, field.required, default, bounds)
+    nullable = optional and not field.required and field.default is None
+    return _Field(field.name, field.encode_name, arrow, field.required, default, nullable, bounds)
 
 
 def _refused(field: msgspec.inspect.Field) -> bool:
@@ -115,6 +117,8 @@ class JsonColumns:
             and info.tag_field is None
         )
         self.schema = pa.schema([(f.key, f.type) for f in self.fields])
+        #: ``"name":null`` of the nullable fields, which the screen lets through.
+        self.nulls = "|".join(f'"{re.escape(f.key)}":null' for f in self.fields if f.nullable)
 
     def eligible(self, texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
         """Which texts the reader may see; false for all when the struct is not supported.
@@ -126,9 +130,11 @@ class JsonColumns:
           ever seeing one. JSON takes no raw control character inside a string either.
         - No backslash: no escapes, so names are as written (the screen on refused names
           holds) and strings are raw (no lone surrogates).
-        - No ``null``: a missing value in a column means the name was absent, never an
-          explicit null (which msgspec refuses for a field that is not Optional, even one
-          with a default).
+        - No ``null`` but as ``"name":null`` (just so) for an Optional field whose default is
+          None, where null and absence mean the same: a missing value in any other column
+          means the name was absent, never an explicit null (which msgspec refuses for a field
+          that is not Optional, even one with a default). With no backslash and no nesting,
+          ``"name":null`` can only be a name of the object and its value.
         - No ``NaN`` or ``Inf``: the reader takes these non-JSON numbers, msgspec does not.
         - No ``[`` and no second ``{``: no nesting, which the reader takes to any depth and
           msgspec and orjson do not (recursion limits, about a thousand levels).
@@ -146,7 +152,9 @@ class JsonColumns:
         if not self.supported:
             return _same(size, False)
         refused = [f'"{re.escape(name)}"' for name in self.refused]
-        screened = pc.match_substring_regex(texts, "|".join([*SCREENED, *refused]))
+        # Taking the allowed nulls out can only join characters into more of what is screened.
+        seen = pc.replace_substring_regex(texts, self.nulls, "") if self.nulls else texts
+        screened = pc.match_substring_regex(seen, "|".join([*SCREENED, *refused]))
         checks = [pc.starts_with(texts, "{"), pc.ends_with(texts, "}"), pc.invert(screened)]
         return _all(checks, size)
 

@@ -285,6 +285,19 @@ def test_the_reader_refuses_a_text_of_two_objects() -> None:
     assert READERS["interaction.liked"].read(pa.array([plain, plain + " " + plain])) is None
 
 
+def test_explicit_null_of_an_optional_field_is_read() -> None:
+    paid = data("order.paid", viewer_id=None, viewer_source=None)
+    texts = pa.array([text(paid), text({**paid, "quantity": None}), text({**paid, "x": None})])
+    reader = READERS["order.paid"]
+    assert reader.eligible(texts).to_pylist() == [True, False, False]
+    read = reader.read(texts[:1])
+    assert read is not None
+    columns, ok = read
+    assert ok.to_pylist() == [True]
+    assert columns["viewer_id"].to_pylist() == [None]
+    assert columns["quantity"].to_pylist() == [2]
+
+
 def test_explicit_null_is_not_a_default() -> None:
     reader = READERS["interaction.liked"]
     texts = pa.array([text(data("interaction.liked", count=None))])
