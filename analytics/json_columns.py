@@ -160,10 +160,11 @@ class JsonColumns:
 
     def read(self, texts: pa.Array) -> tuple[dict[str, pa.Array], pa.Array] | None:
         """The fields of eligible ``texts`` by attribute name, defaults filled in, and which
-        texts msgspec would decode; None when the reader refuses them (as a whole).
+        texts msgspec would decode; None when the reader refuses them (as a whole). Only for
+        texts :meth:`eligible` passes: pyarrow crashes on some others.
 
         Refused: invalid UTF-8 (checked first: the reader does not), a value of another JSON
-        type than its field's, an integer beyond 64 bits, a name given twice, a number too
+        type than its field's, an integer beyond 64 bits, a field's name given twice, a number too
         large for a double anywhere, any JSON error. A text of two objects (``{}{}``) the
         reader takes as two rows: since ``}`` then ``{`` cannot follow each other inside a
         value, texts can only be split between values, so as many rows as texts means one
