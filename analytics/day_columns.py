@@ -1,18 +1,28 @@
 """A day of archived events as columns: read in batches, checked, flattened.
 
 The recompute of a day never builds a pydantic model per event it keeps. Each Parquet batch is
-checked by the rules of :func:`~analytics.schemas.from_bus_event`, split between columns and
-msgspec: the lateness window, the clock skew, the envelope's type, version, id and base are
-judged on the columns; the ``data`` of all events of one type is decoded by msgspec in one call
-into that type's struct of :mod:`analytics.structs` less the envelope (its restatement of the
+checked by the rules of :func:`~analytics.schemas.from_bus_event`, on columns throughout: the
+lateness window, the clock skew, the envelope's type, version, id and base first; then the
+``data`` of all events of one type is read by pyarrow's C++ JSON reader into that type's
+columns (:mod:`analytics.json_columns`), held to the rules of that type's struct of
+:mod:`analytics.structs` less the envelope (:data:`DATA`, the struct's restatement of the
 schema, held to it by ``tests/analytics/test_fastpath.py``); string patterns and the pair rule
-of orders are then checked on the columns. A row any of this refuses takes the slow road,
-``from_bus_event``, which has the last word, so the result is the schema's on every row.
+of orders are then checked on the columns. Texts the reader may not see (an explicit null,
+an escape, nesting, ...; see :meth:`~analytics.json_columns.JsonColumns.eligible`), and every
+text of a group it refuses, are decoded by msgspec into :data:`DATA` instead, as before the
+reader, and their fields turned into columns in Python, at several times the cost. A row
+any of this refuses takes the slow road, ``from_bus_event``, which has the last word, so the
+result is the schema's on every row (``tests/analytics/test_json_columns.py``; where msgspec
+and orjson read a number apart, 1e400 in an ignored name or an integer past 2**64, msgspec's
+reading stands, as before the reader).
+
+The reader and pyarrow's kernels leave Python's lock while they run, so two files checked at
+once use two cores; msgspec's road does not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -21,12 +31,14 @@ from pathlib import Path
 from typing import Any, Final
 
 import msgspec
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from analytics.archive import SCHEMA, day_dir
+from analytics.json_columns import JsonColumns
 from analytics.schemas import ENVELOPE_FIELDS, MAX_CLOCK_SKEW, EventSchemaError, from_bus_event
 from analytics.structs import CURRENCY, SLUG, SOURCE, STRUCTS, EventStruct
 from livebase.bus import Event
@@ -100,13 +112,18 @@ def _data_struct(kind: str) -> type[msgspec.Struct]:
 
 
 DATA: Final = {kind: _data_struct(kind) for kind, _ in STRUCTS}
+#: pyarrow's JSON reader for each type's ``data``, held to :data:`DATA`'s rules.
+READERS: Final = {kind: JsonColumns(struct) for kind, struct in DATA.items()}
 
 
 def _decode(kind: str, texts: list[str]) -> list[Any]:
     """Each text as ``kind``'s data struct; None where msgspec refuses it."""
     data: Any = DATA[kind]
     try:
-        return msgspec.json.decode(f"[{','.join(texts)}]", type=list[data])
+        found = msgspec.json.decode(f"[{','.join(texts)}]", type=list[data])
+        # A text may be empty, or two objects with a comma between: then count one by one.
+        if len(found) == len(texts):
+            return found
     except msgspec.MsgspecError:
         pass
     found = []
@@ -122,18 +139,25 @@ def _attr(items: Sequence[Any], name: str, kind: pa.DataType) -> pa.Array:
     return pa.array([None if i is None else getattr(i, name) for i in items], kind)
 
 
-def _passes(kind: str, items: list[Any]) -> list[bool]:
-    """Which decoded items pass the checks msgspec leaves to us: patterns, the order pair."""
+def _rules(kind: str, column: Callable[[str], Any], ok: Any) -> pa.Array:
+    """``ok`` less the rows failing the checks msgspec leaves to us: patterns, the order pair;
+    ``column(name)`` gives a decoded field as strings."""
     struct: type[EventStruct] = STRUCTS[(kind, 1)]
-    ok = pa.array([i is not None for i in items], pa.bool_())
     for name, pattern in struct.PATTERNS:
         if name not in _ENVELOPE:
-            matched = pc.match_substring_regex(_attr(items, name, pa.string()), PATTERNS[pattern])
+            matched = pc.match_substring_regex(column(name), PATTERNS[pattern])
             # None passed msgspec only where the schema allows it.
             ok = pc.and_(ok, pc.fill_null(matched, True))
     if struct.PAIRED:
-        viewer = pc.is_null(_attr(items, "viewer_id", pa.string()))
-        ok = pc.and_(ok, pc.equal(viewer, pc.is_null(_attr(items, "viewer_source", pa.string()))))
+        viewer = pc.is_null(column("viewer_id"))
+        ok = pc.and_(ok, pc.equal(viewer, pc.is_null(column("viewer_source"))))
+    return pc.fill_null(ok, False)
+
+
+def _passes(kind: str, items: list[Any]) -> list[bool]:
+    """Which decoded items (None: refused by msgspec) pass :func:`_rules`."""
+    ok = pa.array([i is not None for i in items], pa.bool_())
+    ok = _rules(kind, lambda name: _attr(items, name, pa.string()), ok)
     return [bool(v) for v in ok.to_pylist()]
 
 
@@ -159,27 +183,57 @@ def _slow(row: dict[str, Any]) -> Any:
         return None
 
 
-def _of_kind(kind: str, rows: pa.Table) -> pa.Table:
-    """The rows of one event type that pass, flattened to :data:`COLUMNS`."""
+def _flat(kind: str, rows: pa.Table, column: Callable[[str, pa.DataType], Any]) -> pa.Table:
+    """``rows`` flattened to :data:`COLUMNS`, ``column(name, type)`` giving a data field."""
+    fields = FIELDS[kind]
+    columns: dict[str, Any] = {n: rows[n] for n in ("pos", "event_id", "type", "occurred_at")}
+    for field in COLUMNS.names[4:]:
+        kind_of = COLUMNS.field(field).type
+        columns[field] = (
+            column(field, kind_of)
+            if field in fields or field == "session_id"
+            else pa.nulls(rows.num_rows, kind_of)
+        )
+    return pa.table(columns, schema=COLUMNS)
+
+
+def _decoded(kind: str, rows: pa.Table) -> pa.Table:
+    """The rows of one event type that pass, decoded by msgspec or the slow road."""
     items = _decode(kind, rows["data"].to_pylist())
     passes = _passes(kind, items)
     for n, passed in enumerate(passes):
         if not passed:
             items[n] = _slow(rows.slice(n, 1).to_pylist()[0])
             passes[n] = items[n] is not None
-    keep = pa.array(passes, pa.bool_())
-    rows = rows.filter(keep)
+    rows = rows.filter(pa.array(passes, pa.bool_()))
     items = [item for item, passed in zip(items, passes, strict=True) if passed]
-    fields = FIELDS[kind]
-    columns: dict[str, Any] = {n: rows[n] for n in ("pos", "event_id", "type", "occurred_at")}
-    for field in COLUMNS.names[4:]:
-        kind_of = COLUMNS.field(field).type
-        columns[field] = (
-            _attr(items, field, kind_of)
-            if field in fields or field == "session_id"
-            else pa.nulls(len(items), kind_of)
-        )
-    return pa.table(columns, schema=COLUMNS)
+    return _flat(kind, rows, lambda name, kind_of: _attr(items, name, kind_of))
+
+
+def _of_kind(kind: str, rows: pa.Table) -> pa.Table:
+    """The rows of one event type that pass, flattened to :data:`COLUMNS`.
+
+    pyarrow's JSON reader takes the texts it may (:class:`~analytics.json_columns.JsonColumns`);
+    the others, those it reads but msgspec's rules or :func:`_rules` refuse, and all of a group
+    it refuses, are decoded by msgspec as before, with the slow road for those it refuses.
+    """
+    reader = READERS[kind]
+    eligible = reader.eligible(rows["data"])
+    if not pc.any(eligible).as_py():
+        return _decoded(kind, rows)
+    every = pc.all(eligible).as_py()
+    fast = rows if every else rows.filter(eligible)
+    read = reader.read(fast["data"].combine_chunks())
+    if read is None:
+        return _decoded(kind, rows)
+    columns, ok = read
+    ok = _rules(kind, columns.__getitem__, ok)
+    if every and pc.all(ok).as_py():  # the usual case: no copies
+        return _flat(kind, rows, lambda name, _: columns[name])
+    taken = _flat(kind, fast.filter(ok), lambda name, _: columns[name].filter(ok))
+    rest = rows.filter(pc.invert(eligible)), fast.filter(pc.invert(ok))
+    both = pa.concat_tables([taken, _decoded(kind, pa.concat_tables(rest))])
+    return both.take(pc.sort_indices(both["pos"]))
 
 
 def _envelope_ok(batch: pa.Table, lateness: timedelta) -> pa.ChunkedArray:
@@ -206,7 +260,7 @@ def _checked_file(path: Path, first: int, lateness: timedelta) -> list[pa.Table]
     parts = []
     for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH, columns=SCHEMA.names):
         rows = pa.Table.from_batches([batch])
-        positions = pa.array(range(first, first + rows.num_rows), pa.int64())
+        positions = pa.array(np.arange(first, first + rows.num_rows, dtype=np.int64))
         first += rows.num_rows
         rows = rows.append_column("pos", positions).filter(_envelope_ok(rows, lateness))
         for kind in pc.unique(rows["type"]).to_pylist():
