@@ -10,11 +10,12 @@ schema, held to it by ``tests/analytics/test_fastpath.py``); string patterns and
 of orders are then checked on the columns. Texts the reader may not see (an explicit null,
 an escape, nesting, ...; see :meth:`~analytics.json_columns.JsonColumns.eligible`), and every
 text of a group it refuses, are decoded by msgspec into :data:`DATA` instead, as before the
-reader, and their fields turned into columns in Python, at several times the cost. A row
-any of this refuses takes the slow road, ``from_bus_event``, which has the last word, so the
-result is the schema's on every row (``tests/analytics/test_json_columns.py``; where msgspec
-and orjson read a number apart, 1e400 in an ignored name or an integer past 2**64, msgspec's
-reading stands, as before the reader).
+reader, and their fields turned into columns in Python, at a higher cost and holding Python's
+lock throughout. A row any of this refuses takes the slow road, ``from_bus_event``, which has
+the last word, so the result is the schema's on every row
+(``tests/analytics/test_json_columns.py``; where msgspec and orjson read a number apart,
+1e400 in an ignored name or an integer past 2**64, msgspec's reading stands, as before the
+reader).
 
 The reader and pyarrow's kernels leave Python's lock while they run, so two files checked at
 once use two cores; msgspec's road does not.
