@@ -96,19 +96,24 @@ class _ByType:
 
 
 def _first_copies(events: pa.Table) -> pa.Array | None:
-    """Which rows are the first (lowest ``pos``) of their event id; None if all are: ids
-    numbered once (a string hash per row), then the numbers' repeats found in ``pos`` order."""
-    numbers = pc.dictionary_encode(events["event_id"]).combine_chunks().indices.to_numpy()
-    pos = events["pos"].to_numpy()
-    # pos is unique per row: the rows in pos order without a sort.
-    at = np.full(int(pos.max()) + 1 if len(pos) else 0, -1, dtype=np.int64)
-    at[pos] = np.arange(len(pos))
-    order = at[at >= 0]
+    """Which rows are the first (lowest ``pos``) of their event id; None if all are.
+
+    Only rows whose id's fingerprint repeats (:func:`~analytics.packed.fingerprints`; the
+    repeats, and the rare ids that share a fingerprint) are compared as strings: those ids
+    numbered once, then their numbers' repeats found in ``pos`` order.
+    """
+    candidates = packed.repeated(packed.fingerprints(events["event_id"]))
+    if candidates is None:
+        return None
+    rows = np.flatnonzero(candidates)
+    ids = events["event_id"].take(pa.array(rows))
+    numbers = pc.dictionary_encode(ids).combine_chunks().indices.to_numpy()
+    order = np.argsort(events["pos"].to_numpy()[rows], kind="stable")
     repeat = pd.Series(numbers[order]).duplicated().to_numpy()
     if not repeat.any():
         return None
-    first = np.empty_like(repeat)
-    first[order] = ~repeat
+    first = np.ones(events.num_rows, dtype=bool)
+    first[rows[order[repeat]]] = False
     return pa.array(first)
 
 
@@ -396,26 +401,23 @@ async def _write_day(
         keep = _both(keep, pc.invert(pc.is_in(events["event_id"], held)))
     by.keep = keep
 
-    paid = by.of("order.paid")
-    paid = await _new_once(
-        db, PaidOrder, paid.filter(pc.equal(paid["currency"], CURRENCY)), "order_id"
-    )
-    refunded = by.of("order.refunded")
-    refunded = refunded.filter(pc.equal(refunded["currency"], CURRENCY))
-    refunds = await _new_once(db, Refund, refunded, "refund_id")
-
-    async def store_orders() -> None:
+    # The minutes need nothing from the database: they are counted while the orders are
+    # looked up and stored (the only uses of ``db`` meanwhile). Should one part fail, the task
+    # group cancels the others before the transaction ends.
+    async with asyncio.TaskGroup() as group:
+        minutes = group.create_task(asyncio.to_thread(_minutes, by, seal is None))
+        paid = by.of("order.paid")
+        paid = await _new_once(
+            db, PaidOrder, paid.filter(pc.equal(paid["currency"], CURRENCY)), "order_id"
+        )
+        refunded = by.of("order.refunded")
+        refunded = refunded.filter(pc.equal(refunded["currency"], CURRENCY))
+        refunds = await _new_once(db, Refund, refunded, "refund_id")
+        found = group.create_task(asyncio.to_thread(_session_members, by, paid, namespaces, ids))
         columns = ["platform", "order_id", "session_id", "product_id", "amount_fen", "minute"]
         await bulk_insert(db, PaidOrder, paid.select(columns))
         columns = ["platform", "refund_id", "session_id", "amount_fen", "minute"]
         await bulk_insert(db, Refund, refunds.select(columns))
-
-    # The database's thread stores the orders meanwhile (the only use of ``db`` until then);
-    # should one part fail, the task group cancels the store before the transaction ends.
-    async with asyncio.TaskGroup() as group:
-        minutes = group.create_task(asyncio.to_thread(_minutes, by, seal is None))
-        found = group.create_task(asyncio.to_thread(_session_members, by, paid, namespaces, ids))
-        group.create_task(store_orders())
     (sessions, products, presence), members = minutes.result(), found.result()
     sessions.append(
         _delta(paid["session_id"], paid["minute"], gmv_fen=paid["amount_fen"], orders=1)

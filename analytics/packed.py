@@ -193,3 +193,77 @@ def sums(table: pa.Table, keys: list[str], columns: list[str]) -> pa.Table:
     for name, v in zip(columns, values, strict=True):
         out[f"{name}_sum"] = pa.array(np.add.reduceat(v[order], starts), pa.int64())
     return pa.table(out)
+
+
+_MIX: Final = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
+Words = np.ndarray[Any, np.dtype[np.uint64]]
+#: Slots of :func:`repeated`'s bit table (16 MiB).
+_TABLE: Final = 1 << 24
+#: Rows fingerprinted at a time (see :func:`fingerprints`).
+_SLICE: Final = 65_536
+
+
+def fingerprints(texts: pa.Array | pa.ChunkedArray) -> Words:
+    """A 64-bit fingerprint of each string (no nulls): its length and first and last eight
+    bytes, mixed. Equal strings have equal fingerprints; unequal ones rarely do, so the rows
+    worth comparing as strings are the few whose fingerprints repeat (:func:`repeated`).
+
+    Worked out :data:`_SLICE` rows at a time: arrays that size come back from the allocator
+    warm, where arrays of every row would each be fresh pages the kernel zeroes first.
+    """
+    chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
+    out = np.empty(len(texts), dtype=np.uint64)
+    done = 0
+    for chunk in chunks:
+        for first in range(0, len(chunk), _SLICE):
+            part = chunk.slice(first, _SLICE)
+            out[done : done + len(part)] = _fingerprints(part)
+            done += len(part)
+    return out
+
+
+def _fingerprints(texts: pa.Array) -> Words:
+    wide = pa.types.is_large_string(texts.type)
+    ends = np.frombuffer(texts.buffers()[1], dtype=np.int64 if wide else np.int32)
+    ends = ends[texts.offset : texts.offset + len(texts) + 1]
+    raw = texts.buffers()[2]
+    data = np.frombuffer(raw, dtype=np.uint8) if raw is not None else np.zeros(0, np.uint8)
+    lo, hi = int(ends[0]), int(ends[-1])
+    # The strings' bytes with eight zero bytes either side: every window below lies inside.
+    padded = np.concatenate([np.zeros(8, np.uint8), data[lo:hi], np.zeros(8, np.uint8)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 8)
+    start = ends[:-1].astype(np.int64) + (8 - lo)
+    length = np.diff(ends).astype(np.uint64)
+    head = windows[start].view("<u8").ravel()
+    tail = windows[start + length.astype(np.int64) - 8].view("<u8").ravel()
+    if len(length) and int(length.min()) < 8:
+        # Only the string's own bytes of a shorter one (shifts kept under 64 bits: wider
+        # ones are undefined).
+        missing = np.uint64(8) * (np.uint64(8) - np.minimum(length, np.uint64(8)))
+        head = np.where(missing == 64, np.uint64(0), (head << missing % 64) >> missing % 64)
+        tail = np.where(missing == 64, np.uint64(0), tail >> missing % 64)
+    return _mixed(_mixed(head) ^ (tail + length))
+
+
+def _mixed(z: Words) -> Words:
+    """SplitMix64's finaliser: every input bit moves about half the output bits."""
+    z = (z ^ (z >> np.uint64(30))) * _MIX[0]
+    z = (z ^ (z >> np.uint64(27))) * _MIX[1]
+    return np.asarray(z ^ (z >> np.uint64(31)), dtype=np.uint64)
+
+
+def repeated(values: Words) -> np.ndarray[Any, np.dtype[np.bool_]] | None:
+    """Which of ``values`` occur more than once; None if none does. The repeated values are
+    found by sorting; their rows by a bit table of their low bits (a few more rows than
+    needed), then exactly among those."""
+    ordered = np.sort(values)
+    again = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(again) == 0:
+        return None
+    low = np.uint64(_TABLE - 1)
+    table = np.zeros(_TABLE, dtype=bool)
+    table[again & low] = True
+    rows = np.flatnonzero(table[values & low])
+    found = np.zeros(len(values), dtype=bool)
+    found[rows[np.isin(values[rows], again)]] = True
+    return found

@@ -93,3 +93,28 @@ def test_sums_too_large_for_float_counting_are_still_exact() -> None:
         {"k": 1, "v_sum": 2 * big},
         {"k": 2, "v_sum": 1},
     ]
+
+
+def test_equal_strings_have_equal_fingerprints_and_repeats_are_found() -> None:
+    rng = np.random.default_rng(3)
+    alphabet = list("ab中é")
+    texts = ["".join(rng.choice(alphabet, size=int(n))) for n in rng.integers(0, 12, 3_000)]
+    texts += [f"event-{i:08d}-{'x' * int(i % 30)}" for i in range(3_000)]
+    texts += texts[:50] + texts[3_000:3_050]
+    order = rng.permutation(len(texts))
+    shuffled = [texts[i] for i in order]
+    chunked = pa.chunked_array([shuffled[:1234], shuffled[1234:]])
+    prints = packed.fingerprints(chunked)
+    assert (prints == packed.fingerprints(pa.array(shuffled))).all()
+    by_text: dict[str, set[int]] = {}
+    for text, value in zip(shuffled, prints.tolist(), strict=True):
+        by_text.setdefault(text, set()).add(value)
+    assert all(len(values) == 1 for values in by_text.values())
+    found = packed.repeated(prints)
+    assert found is not None
+    counts = {t: shuffled.count(t) for t in set(shuffled)}
+    # Every repeated string is found; a unique one only where its fingerprint is shared.
+    for text, hit in zip(shuffled, found.tolist(), strict=True):
+        if counts[text] > 1:
+            assert hit
+    assert packed.repeated(packed.fingerprints(pa.array(["a", "b", "ab"]))) is None
