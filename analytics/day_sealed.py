@@ -27,6 +27,7 @@ prune's margin of the lateness window after it happened.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
@@ -39,8 +40,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics import packed
 from analytics.day_sets import COLUMNS, add_counts, lock_days, write_rows
-from analytics.directory import SessionDirectory
-from analytics.members import MEMBER, MEMBERS, member_numbers, read_members, write_blocks
+from analytics.directory import SessionDirectory, SessionInfo
+from analytics.members import (
+    MEMBER,
+    MEMBERS,
+    block_rows,
+    member_numbers,
+    read_members,
+    write_blocks,
+)
 from analytics.models import CLICK_BUYER, DAY_SCOPES, KINDS, DayCount, DayMember, ProcessedEvent
 from analytics.rollup_store import PRUNE_MARGIN, prune_horizon
 from livebase.db.models import Base
@@ -97,7 +105,6 @@ async def write_members(
     if stored.num_rows:
         members = members.join(stored.select(MEMBER), keys=MEMBER, join_type="left anti")
         members = members.select(MEMBERS.names)
-    await write_blocks(db, start.date(), members)
     await _derive_days(db, members, start, end, horizon)
 
 
@@ -118,6 +125,8 @@ async def _touched(db: AsyncSession, start: datetime, end: datetime) -> Days:
 #: Member kinds by number in :func:`_placed` rows; click buyers last (:func:`_day_rows`).
 _KINDS: Final = pa.array([*KINDS, CLICK_BUYER])
 _CLICKER: Final = KINDS.index("clicker")
+#: The day scopes, in the two halves counted side by side.
+_HALVES: Final = (DAY_SCOPES[:2], DAY_SCOPES[2:])
 _PAYING: Final = KINDS.index("paying_viewer")
 
 
@@ -134,9 +143,11 @@ def _day_keys(days: Any) -> pa.Array:
 async def _derive_days(
     db: AsyncSession, new: pa.Table, start: datetime, end: datetime, horizon: datetime
 ) -> None:
-    """Derive the touched day sets again from the day's new members and the stored members
-    of the rest of those local days; member rows for the local days still open only, which
-    the live consumer may be writing to: under the days' exclusive locks."""
+    """Store the day's new members in blocks and derive the touched day sets again from them
+    and the stored members of the rest of those local days; member rows for the local days
+    still open only, which the live consumer may be writing to: under the days' exclusive
+    locks. The blocks are packed beside the day sets' placement, the counts of the sealed
+    days' scopes in two halves side by side (pyarrow and numpy leave Python's lock)."""
     days = await _touched(db, start, end)
     await lock_days(db, {day for _, day in days}, shared=False)
     for base_id, day in sorted(days):
@@ -148,13 +159,21 @@ async def _derive_days(
     members = pa.concat_tables(
         [new.cast(MEMBERS), before, await read_members(db, since=end, until=high)]
     )
-    numbers, namespaces, ids = member_numbers(members)
-    placed = await _placed(db, members, numbers, days)
+    found = await SessionDirectory().lookup(db, pc.unique(members["session_id"]).to_pylist())
+    blocks, (placed, namespaces, ids) = await asyncio.gather(
+        asyncio.to_thread(block_rows, start.date(), new),
+        asyncio.to_thread(_placed, members, found, days),
+    )
     still_open = _day_keys(key for key, (_, until) in days.items() if until > horizon)
     is_open = pc.is_in(placed["key"], still_open)
+    sealed = placed.filter(pc.invert(is_open))
+    halves = await asyncio.gather(
+        *(asyncio.to_thread(_day_counts, sealed, scopes) for scopes in _HALVES)
+    )
     rows = _day_rows(placed.filter(is_open), namespaces, ids)
+    await write_blocks(db, blocks)
     await write_rows(db, zip(*(rows[c].to_pylist() for c in COLUMNS), strict=True))
-    await add_counts(db, _day_counts(placed.filter(pc.invert(is_open))))
+    await add_counts(db, {key: n for half in halves for key, n in half.items()})
 
 
 def _local_days(first: pa.ChunkedArray, zones: list[str], zone_at: pa.Array) -> pa.Array:
@@ -169,13 +188,15 @@ def _local_days(first: pa.ChunkedArray, zones: list[str], zone_at: pa.Array) -> 
     return pc.take(pa.array(local, pa.date32()), at)
 
 
-async def _placed(db: AsyncSession, members: pa.Table, numbers: pa.Array, days: Days) -> pa.Table:
+def _placed(
+    members: pa.Table, found: dict[int, SessionInfo], days: Days
+) -> tuple[pa.Table, pa.Array, pa.Array]:
     """The session members of ``days``, each with its base, local day (and ``key``, the two as
     :func:`_day_key`), the ids of its scopes (a column per :data:`~analytics.models.DAY_SCOPES`;
     a missing host or theme is 0), its kind's number in :data:`_KINDS` and its ``member``
-    number (``numbers``), as :func:`~analytics.day_sets.day_rows` places them; members of
-    unknown sessions left out."""
-    found = await SessionDirectory().lookup(db, pc.unique(members["session_id"]).to_pylist())
+    number, as :func:`~analytics.day_sets.day_rows` places them; members of sessions not
+    ``found`` left out. Also the namespace and member id of each member number."""
+    numbers, namespaces, member_ids = member_numbers(members)
     ids = sorted(found)
     at = pc.index_in(members["session_id"], pa.array(ids, pa.int64()))
     known = pc.is_valid(at)
@@ -209,7 +230,7 @@ async def _placed(db: AsyncSession, members: pa.Table, numbers: pa.Array, days: 
             **columns,
         }
     )
-    return placed.filter(pc.is_in(placed["key"], _day_keys(days)))
+    return placed.filter(pc.is_in(placed["key"], _day_keys(days))), namespaces, member_ids
 
 
 def _day_rows(placed: pa.Table, namespaces: pa.Array, ids: pa.Array) -> pa.Table:
@@ -253,13 +274,13 @@ def _day_rows(placed: pa.Table, namespaces: pa.Array, ids: pa.Array) -> pa.Table
     )
 
 
-def _day_counts(placed: pa.Table) -> dict[tuple[Any, ...], int]:
-    """What :func:`_day_rows` would count per base, day, scope, scope id and kind, without
-    making the rows: distinct members counted per scope, on numbers."""
+def _day_counts(placed: pa.Table, scopes: tuple[str, ...]) -> dict[tuple[Any, ...], int]:
+    """What :func:`_day_rows` would count per base, day, scope, scope id and kind, for
+    ``scopes``, without making the rows: distinct members counted per scope, on numbers."""
     paired = placed.filter(pc.is_in(placed["kind"], pa.array([_CLICKER, _PAYING], pa.int8())))
     kinds = _KINDS.to_pylist()
     counts: dict[tuple[Any, ...], int] = {}
-    for scope in DAY_SCOPES:
+    for scope in scopes:
         keys = ["base_id", "day", scope]
         found = packed.count_distinct(placed, [*keys, "kind"], "member")
         # Click buyers: members in both kinds of the scope's day.

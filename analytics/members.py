@@ -83,11 +83,11 @@ def _placed(block: pa.Table, session_id: int, kind: str) -> pa.Table:
     )
 
 
-async def write_blocks(db: AsyncSession, day: date, members: pa.Table) -> None:
-    """Store ``members`` (:data:`MEMBERS` columns), all first seen on UTC ``day``, as a block
-    per session and kind."""
+def block_rows(day: date, members: pa.Table) -> list[dict[str, Any]]:
+    """The :class:`~analytics.models.MemberBlock` rows of ``members`` (:data:`MEMBERS`
+    columns), all first seen on UTC ``day``: a block per session and kind."""
     if members.num_rows == 0:
-        return
+        return []
     members = members.select(MEMBERS.names).cast(MEMBERS)
     # Sorted on numbers: a kind's position among the kinds, not its name.
     kind = pc.index_in(members["kind"], pa.array(sorted(KINDS)))
@@ -113,7 +113,13 @@ async def write_blocks(db: AsyncSession, day: date, members: pa.Table) -> None:
         rows.append(
             {"day": day, "session_id": session_id, "kind": kind, "members": n, "payload": payload}
         )
-    await db.execute(insert(MemberBlock), rows)
+    return rows
+
+
+async def write_blocks(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Store blocks (:func:`block_rows`)."""
+    if rows:
+        await db.execute(insert(MemberBlock), rows)
 
 
 async def read_members(
