@@ -9,8 +9,10 @@ it; repeats of some rows included, as redelivery leaves them), then times:
   for a day still inside the lateness window, recomputed with ledger and presence rows;
 * the reference: DuckDB computing the same per-session counts straight from the files.
 
-It checks that both give the same numbers per session (GMV, refunds, orders, buyers, views,
-UV, viewer-seconds, impressions, clicks) and prints both times and the ratio.
+Each side runs in a fresh Python process of its own, one after the other, so that neither
+inherits the generator's memory or the other's. It checks that both give the same numbers per
+session (GMV, refunds, orders, buyers, views, UV, viewer-seconds, impressions, clicks) and
+prints both times and the ratio.
 
     .venv/bin/python -m benchmarks.recompute_bench [--events 200000] [--sessions 20] [--days-ago 3]
 
@@ -21,6 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -192,29 +197,64 @@ def duckdb_counts(folder: Path) -> tuple[tuple[float, float], dict[int, tuple[in
     return seconds, {int(r[0]): tuple(int(x) for x in r[1:]) for r in rows}
 
 
+def _app(data_dir: Path) -> Any:
+    from livebase.api.app import create_app
+    from livebase.settings import load_settings
+
+    return create_app(load_settings({"LIVEBASE_DATA_DIR": str(data_dir)}))
+
+
+def _measured(*args: str) -> dict[str, Any]:
+    """Run one side in a fresh Python (``--measure``): neither inherits the generator's or
+    the other side's memory. Its last line of output is its JSON."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.recompute_bench", "--measure", *args],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+async def _ours(data_dir: Path, day: date) -> dict[str, Any]:
+    """Time ``recompute_day`` of ``day`` (in a fresh process, see :func:`_measured`)."""
+    from aiohttp import web
+
+    from analytics.recompute import recompute_day
+    from livebase.api.state import DB_SESSIONS
+
+    app = _app(data_dir)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        start, cpu = time.perf_counter(), time.process_time()
+        result = await recompute_day(
+            app[DB_SESSIONS], data_dir, day, lateness=timedelta(hours=24), force=True
+        )
+        seconds = (time.perf_counter() - start, time.process_time() - cpu)
+    finally:
+        await runner.cleanup()
+    return {"seconds": seconds, "counted": result.counted}
+
+
 async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
-    """Make the sessions, write the day, time DuckDB and recompute_day; collect the counts."""
+    """Make the sessions and write the day; time DuckDB and recompute_day, each in a fresh
+    process; collect the counts."""
     from aiohttp import web
     from sqlalchemy import func, select
 
     from analytics.members import read_members
     from analytics.models import MinuteRollup
-    from analytics.recompute import recompute_day
-    from livebase.api.app import create_app
-    from livebase.api.state import DB_SESSIONS
+    from livebase.api.state import DB_SESSIONS, SETTINGS
     from livebase.db.models import LiveSession, Room
     from livebase.seed import seed_catalogue
-    from livebase.settings import load_settings
 
-    settings = load_settings({"LIVEBASE_DATA_DIR": str(data_dir)})
-    app = create_app(settings)
+    app = _app(data_dir)
     runner = web.AppRunner(app)
     await runner.setup()
     day = datetime.now(UTC).date() - timedelta(days=args.days_ago)
     try:
         db = app[DB_SESSIONS]
         async with db() as session, session.begin():
-            await seed_catalogue(session, settings)
+            await seed_catalogue(session, app[SETTINGS])
             rooms = list((await session.scalars(select(Room).where(Room.base_id == 1))).all())
             for n in range(args.sessions):
                 room = rooms[n % len(rooms)]
@@ -223,15 +263,19 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             made = (await session.scalars(select(LiveSession).order_by(LiveSession.id))).all()
             by_id = {r.id: r.slug for r in rooms}
             slugs = [by_id[s.room_id] for s in made]
-        folder = day_dir(data_dir, day)
-        rows = generate(folder, day, args.events, slugs)
-        reference, expected = duckdb_counts(folder)
-        start, cpu = time.perf_counter(), time.process_time()
-        result = await recompute_day(db, data_dir, day, lateness=timedelta(hours=24), force=True)
-        seconds = (time.perf_counter() - start, time.process_time() - cpu)
+    finally:
+        await runner.cleanup()
+    folder = day_dir(data_dir, day)
+    rows = generate(folder, day, args.events, slugs)
+    reference = _measured("duckdb", str(folder))
+    ours = _measured("ours", str(data_dir), day.isoformat())
+    app = _app(data_dir)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
         sums = [getattr(MinuteRollup, c) for c in COUNTS if hasattr(MinuteRollup, c)]
         found: dict[int, dict[str, int]] = {}
-        async with db() as session:
+        async with app[DB_SESSIONS]() as session:
             query = (
                 select(MinuteRollup.scope_id, *[func.sum(c) for c in sums])
                 .where(MinuteRollup.scope == "session")
@@ -247,10 +291,22 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     finally:
         await runner.cleanup()
     got = {sid: tuple(int(v.get(c) or 0) for c in COUNTS) for sid, v in sorted(found.items())}
+    expected = {int(sid): tuple(v) for sid, v in reference["counts"].items()}
     return {
-        "rows": rows, "counted": result.counted, "ours": seconds, "duckdb": reference,
-        "same": got == expected, "got": got, "expected": expected,
+        "rows": rows, "counted": ours["counted"], "ours": ours["seconds"],
+        "duckdb": reference["seconds"], "same": got == expected, "got": got,
+        "expected": expected,
     }  # fmt: skip
+
+
+def measure(side: str, where: list[str]) -> None:
+    """One side of the comparison, in this fresh process; prints its JSON."""
+    if side == "duckdb":
+        seconds, counts = duckdb_counts(Path(where[0]))
+        out: dict[str, Any] = {"seconds": seconds, "counts": counts}
+    else:
+        out = asyncio.run(_ours(Path(where[0]), date.fromisoformat(where[1])))
+    print(json.dumps(out))
 
 
 def main() -> None:
@@ -258,7 +314,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--days-ago", type=int, default=3, help="1: an open day, 3: sealed")
+    parser.add_argument("--measure", nargs="+", help=argparse.SUPPRESS)  # one side, internal
     args = parser.parse_args()
+    if args.measure:
+        measure(args.measure[0], args.measure[1:])
+        return
     load = ", ".join(Path("/proc/loadavg").read_text().split(" ", 3)[:3])
     with tempfile.TemporaryDirectory() as tmp:
         out = asyncio.run(run(args, Path(tmp)))
