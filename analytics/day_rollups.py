@@ -391,10 +391,9 @@ async def _write_day(
         asyncio.to_thread(_first_copies, events), asyncio.to_thread(_counting, events)
     )
     keep = _both(None if pc.all(of_known).as_py() else of_known, first)
-    ledger = events.select(["event_id", "occurred_at"])
-    ledger = ledger if keep is None else ledger.filter(keep)
     if seal is None:
-        held = await _ledger(db, ledger, start, end)
+        ledger = events.select(["event_id", "occurred_at"])
+        held = await _ledger(db, ledger if keep is None else ledger.filter(keep), start, end)
     else:
         held = await held_elsewhere(db, start, end, seal)
     if len(held):
