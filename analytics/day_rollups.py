@@ -33,7 +33,7 @@ from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics import packed
-from analytics.day_sealed import Seal, held_elsewhere, write_members
+from analytics.day_sealed import Numbered, Seal, held_elsewhere, write_members
 from analytics.day_sets import rebuild_days
 from analytics.directory import SessionInfo
 from analytics.inserts import bulk_insert
@@ -244,10 +244,11 @@ def _members(rows: pa.Table, kind: str, member: str) -> pa.Table:
 
 def _set_members(parts: list[pa.Table], namespaces: pa.Array, ids: pa.Array) -> pa.Table:
     """Each distinct member of ``parts`` (:func:`_members`) with its first minute, as
-    :data:`~analytics.members.MEMBERS`: grouped on numbers, named once grouped."""
+    :data:`~analytics.members.MEMBERS` and its ``member`` number (of ``namespaces`` and
+    ``ids``): grouped on numbers, named once grouped."""
     keys = ["session_id", "kind", "member"]
     found = packed.least(pa.concat_tables(parts), keys, "minute")
-    return pa.table(
+    named = pa.table(
         [
             found["session_id"],
             pc.take(pa.array(KINDS), found["kind"]),
@@ -257,6 +258,7 @@ def _set_members(parts: list[pa.Table], namespaces: pa.Array, ids: pa.Array) -> 
         ],
         schema=MEMBERS,
     )
+    return named.append_column("member", found["member"])
 
 
 def _spans(on_air: pa.Table) -> dict[int, Span]:
@@ -432,9 +434,10 @@ async def _write_day(
         viewer = presence["viewer"]
         named = presence.drop_columns("viewer").append_column("source", pc.take(namespaces, viewer))
         await bulk_insert(db, Presence, named.append_column("viewer_id", pc.take(ids, viewer)))
-        await bulk_insert(db, SetMember, members, skip_existing=True)
+        await bulk_insert(db, SetMember, members.drop_columns("member"), skip_existing=True)
     else:
-        await write_members(db, members, list(known), start, end, seal.horizon)
+        numbered = Numbered(members["member"], namespaces, ids)
+        await write_members(db, members, numbered, list(known), start, end, seal.horizon)
 
     by_session = _add_up(sessions)
     scopes = {"session": by_session, "product": _add_up(products)}

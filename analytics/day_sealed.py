@@ -88,24 +88,37 @@ async def held_elsewhere(db: AsyncSession, start: datetime, end: datetime, seal:
     return pa.array([row[0] for row in rows], pa.string())
 
 
+@dataclass(frozen=True, slots=True)
+class Numbered:
+    """Members' numbers (a row each) and the namespace and member id of each number."""
+
+    numbers: pa.Array | pa.ChunkedArray
+    namespaces: pa.Array
+    ids: pa.Array
+
+
 async def write_members(
     db: AsyncSession,
     members: pa.Table,
+    numbered: Numbered,
     sessions: list[int],
     start: datetime,
     end: datetime,
     horizon: datetime,
 ) -> None:
     """Store the day's session-set members that no other day holds (``members``: one row
-    per :data:`~analytics.members.MEMBER` with its ``first_minute``) in blocks
-    (:func:`~analytics.members.write_blocks`), then derive the day sets it touches."""
+    per :data:`~analytics.members.MEMBER` with its ``first_minute``, numbered as
+    ``numbered`` says) in blocks (:func:`~analytics.members.write_blocks`), then derive the
+    day sets it touches."""
     members = members.select(MEMBERS.names).cast(MEMBERS)
     # What is left of the day's sessions is other days': their members keep their first minute.
     stored = await read_members(db, sessions=sessions)
     if stored.num_rows:
+        members = members.append_column("number", numbered.numbers)
         members = members.join(stored.select(MEMBER), keys=MEMBER, join_type="left anti")
+        numbered = Numbered(members["number"], numbered.namespaces, numbered.ids)
         members = members.select(MEMBERS.names)
-    await _derive_days(db, members, start, end, horizon)
+    await _derive_days(db, members, numbered, start, end, horizon)
 
 
 def _midnight(day: date, zone: str) -> datetime:
@@ -141,7 +154,12 @@ def _day_keys(days: Any) -> pa.Array:
 
 
 async def _derive_days(
-    db: AsyncSession, new: pa.Table, start: datetime, end: datetime, horizon: datetime
+    db: AsyncSession,
+    new: pa.Table,
+    numbered: Numbered,
+    start: datetime,
+    end: datetime,
+    horizon: datetime,
 ) -> None:
     """Store the day's new members in blocks and derive the touched day sets again from them
     and the stored members of the rest of those local days; member rows for the local days
@@ -156,13 +174,14 @@ async def _derive_days(
     low = min(since for since, _ in days.values())
     high = max(until for _, until in days.values())
     before = await read_members(db, since=low, until=start)
-    members = pa.concat_tables(
-        [new.cast(MEMBERS), before, await read_members(db, since=end, until=high)]
-    )
+    around = pa.concat_tables([before, await read_members(db, since=end, until=high)])
+    members = pa.concat_tables([new.cast(MEMBERS), around])
+    if around.num_rows:  # numbered again, with the stored members of the local days
+        numbered = Numbered(*member_numbers(members))
     found = await SessionDirectory().lookup(db, pc.unique(members["session_id"]).to_pylist())
-    blocks, (placed, namespaces, ids) = await asyncio.gather(
+    blocks, placed = await asyncio.gather(
         asyncio.to_thread(block_rows, start.date(), new),
-        asyncio.to_thread(_placed, members, found, days),
+        asyncio.to_thread(_placed, members, numbered.numbers, found, days),
     )
     still_open = _day_keys(key for key, (_, until) in days.items() if until > horizon)
     is_open = pc.is_in(placed["key"], still_open)
@@ -170,7 +189,7 @@ async def _derive_days(
     halves = await asyncio.gather(
         *(asyncio.to_thread(_day_counts, sealed, scopes) for scopes in _HALVES)
     )
-    rows = _day_rows(placed.filter(is_open), namespaces, ids)
+    rows = _day_rows(placed.filter(is_open), numbered.namespaces, numbered.ids)
     await write_blocks(db, blocks)
     await write_rows(db, zip(*(rows[c].to_pylist() for c in COLUMNS), strict=True))
     await add_counts(db, {key: n for half in halves for key, n in half.items()})
@@ -189,14 +208,16 @@ def _local_days(first: pa.ChunkedArray, zones: list[str], zone_at: pa.Array) -> 
 
 
 def _placed(
-    members: pa.Table, found: dict[int, SessionInfo], days: Days
-) -> tuple[pa.Table, pa.Array, pa.Array]:
+    members: pa.Table,
+    numbers: pa.Array | pa.ChunkedArray,
+    found: dict[int, SessionInfo],
+    days: Days,
+) -> pa.Table:
     """The session members of ``days``, each with its base, local day (and ``key``, the two as
     :func:`_day_key`), the ids of its scopes (a column per :data:`~analytics.models.DAY_SCOPES`;
     a missing host or theme is 0), its kind's number in :data:`_KINDS` and its ``member``
-    number, as :func:`~analytics.day_sets.day_rows` places them; members of sessions not
-    ``found`` left out. Also the namespace and member id of each member number."""
-    numbers, namespaces, member_ids = member_numbers(members)
+    number (``numbers``), as :func:`~analytics.day_sets.day_rows` places them; members of
+    sessions not ``found`` left out."""
     ids = sorted(found)
     at = pc.index_in(members["session_id"], pa.array(ids, pa.int64()))
     known = pc.is_valid(at)
@@ -230,7 +251,7 @@ def _placed(
             **columns,
         }
     )
-    return placed.filter(pc.is_in(placed["key"], _day_keys(days))), namespaces, member_ids
+    return placed.filter(pc.is_in(placed["key"], _day_keys(days)))
 
 
 def _day_rows(placed: pa.Table, namespaces: pa.Array, ids: pa.Array) -> pa.Table:

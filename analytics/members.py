@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import insert, select
@@ -83,36 +84,42 @@ def _placed(block: pa.Table, session_id: int, kind: str) -> pa.Table:
     )
 
 
+def _runs(members: pa.Table) -> list[tuple[int, str, int, int]] | None:
+    """(session id, kind, first row, rows) of each run of rows of one session and kind;
+    None if a session's kind comes in more than one run."""
+    session = members["session_id"].to_numpy()
+    kind = pc.index_in(members["kind"], pa.array(KINDS)).to_numpy(zero_copy_only=False)
+    change = (session[1:] != session[:-1]) | (kind[1:] != kind[:-1])
+    starts = np.concatenate([[0], np.flatnonzero(change) + 1]).astype(np.int64)
+    ends = np.append(starts[1:], len(session))
+    keys = list(zip(session[starts].tolist(), kind[starts].tolist(), strict=True))
+    if len(set(keys)) != len(keys):
+        return None
+    return [
+        (s, KINDS[k], int(a), int(b - a))
+        for (s, k), a, b in zip(keys, starts.tolist(), ends.tolist(), strict=True)
+    ]
+
+
 def block_rows(day: date, members: pa.Table) -> list[dict[str, Any]]:
     """The :class:`~analytics.models.MemberBlock` rows of ``members`` (:data:`MEMBERS`
     columns), all first seen on UTC ``day``: a block per session and kind."""
     if members.num_rows == 0:
         return []
     members = members.select(MEMBERS.names).cast(MEMBERS)
-    # Sorted on numbers: a kind's position among the kinds, not its name.
-    kind = pc.index_in(members["kind"], pa.array(sorted(KINDS)))
-    members = members.take(
-        pc.sort_indices(
-            pa.table({"s": members["session_id"], "k": kind}),
-            [("s", "ascending"), ("k", "ascending")],
-        )
-    )
-    sizes = members.group_by(["session_id", "kind"], use_threads=False).aggregate(
-        [("session_id", "count")]
-    )
-    sizes = sizes.sort_by([("session_id", "ascending"), ("kind", "ascending")])
-    rows, first = [], 0
-    for session_id, kind, n in zip(
-        sizes["session_id"].to_pylist(),
-        sizes["kind"].to_pylist(),
-        sizes["session_id_count"].to_pylist(),
-        strict=True,
-    ):
-        payload = pack(members.slice(first, n))
-        first += n
+    runs = _runs(members)
+    if runs is None:  # a session's kind in more than one run: sorted first, on numbers
+        kind = pc.index_in(members["kind"], pa.array(KINDS))
+        order = pa.table({"s": members["session_id"], "k": kind})
+        members = members.take(pc.sort_indices(order, [("s", "ascending"), ("k", "ascending")]))
+        runs = _runs(members)
+        assert runs is not None
+    rows = []
+    for session_id, kind, first, n in runs:
         rows.append(
-            {"day": day, "session_id": session_id, "kind": kind, "members": n, "payload": payload}
-        )
+            {"day": day, "session_id": session_id, "kind": kind, "members": n,
+             "payload": pack(members.slice(first, n))}
+        )  # fmt: skip
     return rows
 
 

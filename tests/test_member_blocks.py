@@ -15,7 +15,7 @@ from test_recompute import LATENESS, a_show
 
 from analytics.archive import day_bounds
 from analytics.directory import SessionDirectory
-from analytics.members import MEMBERS, pack, read_members, unpack
+from analytics.members import MEMBERS, block_rows, pack, read_members, unpack
 from analytics.models import DayCount, MemberBlock, SetMember
 from analytics.recompute import recompute_day
 from analytics.rollup_store import apply_events, clear_span
@@ -123,3 +123,19 @@ def test_a_block_round_trips_and_a_foreign_payload_is_refused() -> None:
         writer.write_table(pa.table({"x": [1]}))
     with pytest.raises(ValueError, match="a member block holds"):
         unpack(sink.getvalue().to_pybytes())
+
+
+def test_members_in_any_order_make_one_block_per_session_and_kind() -> None:
+    minute = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    rows = [(s, k, "player", f"v{s}{k}{i}", minute) for s in (2, 1) for k in ("viewer", "buyer")
+            for i in range(3)]  # fmt: skip
+    grouped = pa.table(list(zip(*rows, strict=True)), schema=MEMBERS)
+    shuffled = grouped.take(pa.array([5, 0, 11, 3, 7, 1, 9, 2, 10, 4, 8, 6]))
+    for members in (grouped, shuffled):
+        blocks = block_rows(datetime(2026, 11, 1).date(), members)
+        found = {(b["session_id"], b["kind"]): unpack(b["payload"]) for b in blocks}
+        assert sorted(found) == [(1, "buyer"), (1, "viewer"), (2, "buyer"), (2, "viewer")]
+        for (s, k), block in found.items():
+            assert sorted(block["member_id"].to_pylist()) == [f"v{s}{k}{i}" for i in range(3)]
+            assert block.num_rows == next(b["members"] for b in blocks
+                                          if (b["session_id"], b["kind"]) == (s, k))  # fmt: skip
