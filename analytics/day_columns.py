@@ -274,8 +274,11 @@ def _checked_file(path: Path, first: int, lateness: timedelta) -> list[pa.Table]
         positions = pa.array(np.arange(first, first + rows.num_rows, dtype=np.int64))
         first += rows.num_rows
         rows = rows.append_column("pos", positions).filter(_envelope_ok(rows, lateness))
-        for kind in pc.unique(rows["type"]).to_pylist():
-            parts.append(_of_kind(kind, rows.filter(pc.equal(rows["type"], kind))))
+        # Types by number: one hash per row, then integer compares (not a string compare per
+        # row and type).
+        types = pc.dictionary_encode(rows["type"]).combine_chunks()
+        for number, kind in enumerate(types.dictionary.to_pylist()):
+            parts.append(_of_kind(kind, rows.filter(pc.equal(types.indices, number))))
     return parts
 
 
