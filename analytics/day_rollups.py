@@ -73,8 +73,8 @@ class _ByType:
     integer per type (one string hash per event in all, instead of one per event and take),
     and only the columns asked for (filtering all of a wide table costs more)."""
 
-    def __init__(self, events: pa.Table) -> None:
-        encoded = pc.dictionary_encode(events["type"]).combine_chunks()
+    def __init__(self, events: pa.Table, encoded: pa.DictionaryArray) -> None:
+        """``encoded``: the ``type`` column, dictionary-encoded."""
         self.events = events
         self.keep: pa.Array | None = None
         self._codes = encoded.indices
@@ -323,11 +323,15 @@ async def write_day(
         return counted
 
 
-def _counting(events: pa.Table) -> tuple[_ByType, pa.Array, pa.Array]:
-    """The events with their minute and member numbers, by type; the members' names."""
+def _first_and_types(events: pa.Table) -> tuple[pa.Array | None, pa.DictionaryArray]:
+    """:func:`_first_copies`, and the ``type`` column dictionary-encoded (:class:`_ByType`)."""
+    return _first_copies(events), pc.dictionary_encode(events["type"]).combine_chunks()
+
+
+def _counting(events: pa.Table) -> tuple[pa.Table, pa.Array, pa.Array]:
+    """The events with their minute and member numbers; the members' names."""
     events = events.append_column("minute", pc.floor_temporal(events["occurred_at"], unit="minute"))
-    events, namespaces, ids = _member_codes(events)
-    return _ByType(events), namespaces, ids
+    return _member_codes(events)
 
 
 def _minutes(by: _ByType, presence_rows: bool) -> tuple[list[pa.Table], list[pa.Table], pa.Table]:
@@ -389,9 +393,10 @@ async def _write_day(
     # The hashing and sorting below runs in two threads where it can: pyarrow and numpy
     # leave Python's lock while they hash and sort, so two cores share it.
     of_known = pc.is_in(events["session_id"], pa.array(list(known), pa.int64()))
-    first, (by, namespaces, ids) = await asyncio.gather(
-        asyncio.to_thread(_first_copies, events), asyncio.to_thread(_counting, events)
+    (first, types), (events, namespaces, ids) = await asyncio.gather(
+        asyncio.to_thread(_first_and_types, events), asyncio.to_thread(_counting, events)
     )
+    by = _ByType(events, types)
     keep = _both(None if pc.all(of_known).as_py() else of_known, first)
     if seal is None:
         ledger = events.select(["event_id", "occurred_at"])
@@ -430,21 +435,27 @@ async def _write_day(
     sessions.append(
         _delta(refunds["session_id"], refunds["minute"], refund_fen=refunds["amount_fen"])
     )
+    by_session = _add_up(sessions)
+    scopes = {"session": by_session, "product": _add_up(products)}
+    for scope, attr in (("host", "host_id"), ("theme", "theme_id"), ("base", "base_id")):
+        scopes[scope] = _owners(by_session, known, attr)
+    spans = _spans(by.of(*ON_AIR, columns=["type", "session_id", "occurred_at"]))
+
+    async def store_minutes() -> None:
+        for scope, table in scopes.items():
+            rows = table.add_column(0, "scope", pa.repeat(pa.scalar(scope), table.num_rows))
+            await bulk_insert(db, MinuteRollup, rows)
+        await merge_spans(db, spans)
+
     if seal is None:
         viewer = presence["viewer"]
         named = presence.drop_columns("viewer").append_column("source", pc.take(namespaces, viewer))
         await bulk_insert(db, Presence, named.append_column("viewer_id", pc.take(ids, viewer)))
         await bulk_insert(db, SetMember, members.drop_columns("member"), skip_existing=True)
+        await store_minutes()
     else:
         numbered = Numbered(members["member"], namespaces, ids)
-        await write_members(db, members, numbered, list(known), start, end, seal.horizon)
-
-    by_session = _add_up(sessions)
-    scopes = {"session": by_session, "product": _add_up(products)}
-    for scope, attr in (("host", "host_id"), ("theme", "theme_id"), ("base", "base_id")):
-        scopes[scope] = _owners(by_session, known, attr)
-    for scope, table in scopes.items():
-        rows = table.add_column(0, "scope", pa.repeat(pa.scalar(scope), table.num_rows))
-        await bulk_insert(db, MinuteRollup, rows)
-    await merge_spans(db, _spans(by.of(*ON_AIR, columns=["type", "session_id", "occurred_at"])))
+        await write_members(
+            db, members, numbered, list(known), start, end, seal.horizon, meanwhile=store_minutes
+        )
     return int(by.rows(["type"]).num_rows)

@@ -28,6 +28,7 @@ prune's margin of the lateness window after it happened.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
@@ -105,11 +106,14 @@ async def write_members(
     start: datetime,
     end: datetime,
     horizon: datetime,
+    *,
+    meanwhile: Callable[[], Coroutine[Any, Any, None]],
 ) -> None:
     """Store the day's session-set members that no other day holds (``members``: one row
     per :data:`~analytics.members.MEMBER` with its ``first_minute``, numbered as
     ``numbered`` says) in blocks (:func:`~analytics.members.write_blocks`), then derive the
-    day sets it touches."""
+    day sets it touches; ``meanwhile`` runs while the blocks and day sets are worked out (the
+    database is its alone then)."""
     members = members.select(MEMBERS.names).cast(MEMBERS)
     # What is left of the day's sessions is other days': their members keep their first minute.
     stored = await read_members(db, sessions=sessions)
@@ -118,7 +122,7 @@ async def write_members(
         members = members.join(stored.select(MEMBER), keys=MEMBER, join_type="left anti")
         numbered = Numbered(members["number"], numbered.namespaces, numbered.ids)
         members = members.select(MEMBERS.names)
-    await _derive_days(db, members, numbered, start, end, horizon)
+    await _derive_days(db, members, numbered, start, end, horizon, meanwhile)
 
 
 def _midnight(day: date, zone: str) -> datetime:
@@ -160,6 +164,7 @@ async def _derive_days(
     start: datetime,
     end: datetime,
     horizon: datetime,
+    meanwhile: Callable[[], Coroutine[Any, Any, None]],
 ) -> None:
     """Store the day's new members in blocks and derive the touched day sets again from them
     and the stored members of the rest of those local days; member rows for the local days
@@ -179,17 +184,25 @@ async def _derive_days(
     if around.num_rows:  # numbered again, with the stored members of the local days
         numbered = Numbered(*member_numbers(members))
     found = await SessionDirectory().lookup(db, pc.unique(members["session_id"]).to_pylist())
-    blocks, placed = await asyncio.gather(
-        asyncio.to_thread(block_rows, start.date(), new),
-        asyncio.to_thread(_placed, members, numbered.numbers, found, days),
-    )
     still_open = _day_keys(key for key, (_, until) in days.items() if until > horizon)
-    is_open = pc.is_in(placed["key"], still_open)
-    sealed = placed.filter(pc.invert(is_open))
-    halves = await asyncio.gather(
-        *(asyncio.to_thread(_day_counts, sealed, scopes) for scopes in _HALVES)
-    )
-    rows = _day_rows(placed.filter(is_open), numbered.namespaces, numbered.ids)
+
+    async def worked_out() -> tuple[list[dict[str, Any]], pa.Table, list[dict[Any, int]]]:
+        blocks, placed = await asyncio.gather(
+            asyncio.to_thread(block_rows, start.date(), new),
+            asyncio.to_thread(_placed, members, numbered.numbers, found, days),
+        )
+        is_open = pc.is_in(placed["key"], still_open)
+        sealed = placed.filter(pc.invert(is_open))
+        halves = await asyncio.gather(
+            *(asyncio.to_thread(_day_counts, sealed, scopes) for scopes in _HALVES)
+        )
+        return blocks, placed.filter(is_open), list(halves)
+
+    async with asyncio.TaskGroup() as group:
+        work = group.create_task(worked_out())
+        group.create_task(meanwhile())
+    blocks, still, halves = work.result()
+    rows = _day_rows(still, numbered.namespaces, numbered.ids)
     await write_blocks(db, blocks)
     await write_rows(db, zip(*(rows[c].to_pylist() for c in COLUMNS), strict=True))
     await add_counts(db, {key: n for half in halves for key, n in half.items()})
