@@ -334,10 +334,12 @@ def _counting(events: pa.Table) -> tuple[pa.Table, pa.Array, pa.Array]:
     return _member_codes(events)
 
 
-def _minutes(by: _ByType, presence_rows: bool) -> tuple[list[pa.Table], list[pa.Table], pa.Table]:
-    """The session and product minute sums of the events that are not orders, and the
-    viewers present per session minute: a row each if ``presence_rows``, else their count
-    (``viewer_count_distinct``)."""
+def _minutes(
+    by: _ByType, presence_rows: bool
+) -> tuple[list[pa.Table], list[pa.Table], pa.Table, dict[int, Span]]:
+    """The session and product minute sums of the events that are not orders, the viewers
+    present per session minute (a row each if ``presence_rows``, else their count,
+    ``viewer_count_distinct``), and the sessions' bounds."""
     every = by.rows(["type", "session_id", "minute", "watch_seconds", "count"])
     sessions = [
         _delta(
@@ -364,22 +366,28 @@ def _minutes(by: _ByType, presence_rows: bool) -> tuple[list[pa.Table], list[pa.
         presence = packed.count_distinct(viewing, ["session_id", "minute"], "viewer")
         viewers = presence["viewer_count_distinct"]
         sessions.append(_delta(presence["session_id"], presence["minute"], viewers=viewers))
-    return sessions, products, presence
+    spans = _spans(by.of(*ON_AIR, columns=["type", "session_id", "occurred_at"]))
+    return sessions, products, presence, spans
 
 
-def _session_members(by: _ByType, paid: pa.Table, namespaces: pa.Array, ids: pa.Array) -> pa.Table:
-    """The session-set members of the events, with their first minutes (:func:`_set_members`)."""
+def _viewer_members(by: _ByType, namespaces: pa.Array, ids: pa.Array) -> pa.Table:
+    """The viewer, interacting and clicker members of the events, with their first minutes
+    (:func:`_set_members`)."""
     return _set_members(
         [
             _members(by.of(*VIEWER, columns=MEMBER_OF), "viewer", "viewer"),
             _members(by.of(*INTERACTION, columns=MEMBER_OF), "interacting", "viewer"),
             _members(by.of("product.clicked", columns=MEMBER_OF), "clicker", "viewer"),
-            _members(paid, "buyer", "buyer"),
-            _members(paid, "paying_viewer", "paying"),
         ],
         namespaces,
         ids,
     )
+
+
+def _order_members(paid: pa.Table, namespaces: pa.Array, ids: pa.Array) -> pa.Table:
+    """The buyer and paying-viewer members of the paid orders counted, likewise."""
+    parts = [_members(paid, "buyer", "buyer"), _members(paid, "paying_viewer", "paying")]
+    return _set_members(parts, namespaces, ids)
 
 
 async def _write_day(
@@ -412,6 +420,7 @@ async def _write_day(
     # group cancels the others before the transaction ends.
     async with asyncio.TaskGroup() as group:
         minutes = group.create_task(asyncio.to_thread(_minutes, by, seal is None))
+        viewers = group.create_task(asyncio.to_thread(_viewer_members, by, namespaces, ids))
         paid = by.of("order.paid")
         paid = await _new_once(
             db, PaidOrder, paid.filter(pc.equal(paid["currency"], CURRENCY)), "order_id"
@@ -419,12 +428,13 @@ async def _write_day(
         refunded = by.of("order.refunded")
         refunded = refunded.filter(pc.equal(refunded["currency"], CURRENCY))
         refunds = await _new_once(db, Refund, refunded, "refund_id")
-        found = group.create_task(asyncio.to_thread(_session_members, by, paid, namespaces, ids))
+        buyers = group.create_task(asyncio.to_thread(_order_members, paid, namespaces, ids))
         columns = ["platform", "order_id", "session_id", "product_id", "amount_fen", "minute"]
         await bulk_insert(db, PaidOrder, paid.select(columns))
         columns = ["platform", "refund_id", "session_id", "amount_fen", "minute"]
         await bulk_insert(db, Refund, refunds.select(columns))
-    (sessions, products, presence), members = minutes.result(), found.result()
+    sessions, products, presence, spans = minutes.result()
+    members = pa.concat_tables([viewers.result(), buyers.result()])
     sessions.append(
         _delta(paid["session_id"], paid["minute"], gmv_fen=paid["amount_fen"], orders=1)
     )
@@ -439,7 +449,6 @@ async def _write_day(
     scopes = {"session": by_session, "product": _add_up(products)}
     for scope, attr in (("host", "host_id"), ("theme", "theme_id"), ("base", "base_id")):
         scopes[scope] = _owners(by_session, known, attr)
-    spans = _spans(by.of(*ON_AIR, columns=["type", "session_id", "occurred_at"]))
 
     async def store_minutes() -> None:
         for scope, table in scopes.items():
