@@ -177,6 +177,15 @@ async def read_members(
     return found
 
 
+async def has_blocks(db: AsyncSession, *, since: datetime, until: datetime) -> bool:
+    """Whether a block may hold members first seen in ``[since, until)``."""
+    last = (until - timedelta(microseconds=1)).astimezone(UTC).date()
+    query = select(MemberBlock.day).where(
+        MemberBlock.day >= since.astimezone(UTC).date(), MemberBlock.day <= last
+    )
+    return (await db.execute(query.limit(1))).first() is not None
+
+
 async def held_in_blocks(
     db: AsyncSession, members: Sequence[tuple[int, str, str, str]]
 ) -> set[tuple[int, str, str, str]]:
