@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from test_fastpath import VALID
 
 from analytics.archive import SCHEMA, day_dir
 from analytics.day_columns import (
@@ -40,26 +41,6 @@ from livebase.bus import Event
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 LATENESS = timedelta(days=1)
 
-_ORDER = {"order_id": "o1", "platform": "youzan", "buyer_id": "b", "amount_fen": 0}
-VALID: dict[str, dict[str, Any]] = {
-    "stream.started": {"host_id": 3, "theme": "gi-produce"},
-    "stream.ended": {},
-    "viewer.joined": {"viewer_id": "v1", "source": "douyin"},
-    "viewer.heartbeat": {"viewer_id": "v1", "watch_seconds": 30},
-    "viewer.left": {"viewer_id": "v1", "watch_seconds": 0},
-    "interaction.liked": {"viewer_id": "v1", "count": 4},
-    "interaction.commented": {"viewer_id": "v1"},
-    "interaction.shared": {"viewer_id": "v1"},
-    "interaction.followed": {"viewer_id": "v1"},
-    "product.impressed": {"product_id": 9, "count": 20},
-    "product.clicked": {"viewer_id": "v1", "product_id": 9},
-    "order.created": _ORDER,
-    "order.paid": {
-        **_ORDER, "amount_fen": 1990, "product_id": 9, "quantity": 2, "currency": "CNY",
-        "viewer_id": "v1", "viewer_source": "douyin",
-    },
-    "order.refunded": {"order_id": "o1", "refund_id": "r1", "platform": "youzan", "amount_fen": 5},
-}  # fmt: skip
 KINDS = sorted(VALID)
 ODD: list[Any] = [
     None, True, False, 0, 1, -1, 300, 301, 2**63 - 1, 2**63, 2**64, -(2**63) - 1, 1.0, 19.9, "",
