@@ -208,14 +208,44 @@ def _flat(kind: str, rows: pa.Table, column: Callable[[str, pa.DataType], Any]) 
     return pa.table(columns, schema=COLUMNS)
 
 
+def _utf8(texts: pa.ChunkedArray) -> pa.Array:
+    """Which texts are valid UTF-8 (a file not written by the archive may hold others)."""
+    found = []
+    for raw in pc.cast(texts, pa.binary()).to_pylist():
+        try:
+            raw.decode()
+            found.append(True)
+        except UnicodeDecodeError:
+            found.append(False)
+    return pa.array(found, pa.bool_())
+
+
+def _fits(kind: str, item: Any) -> bool:
+    """Whether the item's integers fit the 64-bit columns (the schemas set no upper bound; no
+    session or product has such an id, so the event could count nowhere)."""
+    for name in ("session_id", *FIELDS[kind]):
+        value = getattr(item, name, None)
+        if type(value) is int and not -(2**63) <= value < 2**63:
+            return False
+    return True
+
+
 def _decoded(kind: str, rows: pa.Table) -> pa.Table:
-    """The rows of one event type that pass, decoded by msgspec or the slow road."""
-    items = _decode(kind, rows["data"].to_pylist())
+    """The rows of one event type that pass, decoded by msgspec or the slow road; rows whose
+    text is not UTF-8, or whose integers do not fit the columns, are refused."""
+    try:
+        texts = rows["data"].to_pylist()
+    except UnicodeDecodeError:
+        rows = rows.filter(_utf8(rows["data"]))
+        texts = rows["data"].to_pylist()
+    items = _decode(kind, texts)
     passes = _passes(kind, items)
     for n, passed in enumerate(passes):
         if not passed:
             items[n] = _slow(rows.slice(n, 1).to_pylist()[0])
             passes[n] = items[n] is not None
+        if passes[n] and not _fits(kind, items[n]):
+            passes[n] = False
     rows = rows.filter(pa.array(passes, pa.bool_()))
     items = [item for item, passed in zip(items, passes, strict=True) if passed]
     return _flat(kind, rows, lambda name, kind_of: _attr(items, name, kind_of))

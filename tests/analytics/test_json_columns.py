@@ -300,9 +300,10 @@ def test_invalid_utf8_is_left_to_msgspec(tmp_path: Path) -> None:
     folder = day_dir(tmp_path, NOW.date())
     folder.mkdir(parents=True)
     pq.write_table(table.cast(SCHEMA), folder / "part-0.parquet")
-    # As before pyarrow's reader: msgspec's road cannot take the row either.
-    with pytest.raises(UnicodeDecodeError):
-        read_checked(tmp_path, NOW.date(), LATENESS)
+    # Neither road takes the row: it is refused (skipped), the valid one kept.
+    got = read_checked(tmp_path, NOW.date(), LATENESS)
+    assert (got.events.num_rows, got.skipped) == (1, 1)
+    assert got.events["viewer_id"].to_pylist() == ["v1"]
 
 
 def test_huge_numbers_elsewhere_as_msgspec_reads_them(tmp_path: Path) -> None:
@@ -321,14 +322,18 @@ def test_huge_numbers_elsewhere_as_msgspec_reads_them(tmp_path: Path) -> None:
     assert got.events.equals(msgspec_alone(folder))
 
 
-def test_wide_integers_fail_as_before(tmp_path: Path) -> None:
-    # The schema takes a session id beyond 64 bits; the columns cannot hold it, on either road.
+def test_integers_wider_than_the_columns_are_refused(tmp_path: Path) -> None:
+    # The schema takes a session id beyond 64 bits; the columns cannot hold it, on either road,
+    # and no session has such an id: the row is skipped, the others kept.
     kind = "viewer.joined"
     wide = text(data(kind, session_id=2**63))
     assert READERS[kind].read(pa.array([wide])) is None
-    write(day_dir(tmp_path, NOW.date()), [[row(0, kind, wide)]])
-    with pytest.raises(OverflowError):
-        read_checked(tmp_path, NOW.date(), LATENESS)
+    huge = text(data("product.impressed", product_id=2**64 - 1))
+    rows = [row(0, kind, wide), row(1, kind, text(data(kind))), row(2, "product.impressed", huge)]
+    write(day_dir(tmp_path, NOW.date()), [rows])
+    got = read_checked(tmp_path, NOW.date(), LATENESS)
+    assert (got.events.num_rows, got.skipped) == (1, 2)
+    assert got.events["pos"].to_pylist() == [1]
 
 
 def test_structs_the_reader_cannot_hold_take_msgspec() -> None:
