@@ -166,8 +166,12 @@ class Pipeline:
         output.start()
 
     def begin_publish(self) -> None:
-        """A publish starts; after the first, an encoder reconnect: outputs carry on."""
+        """A publish starts; after the first, an encoder reconnect: outputs carry on. The
+        stats interval starts with it, so that the first report, one interval later, knows
+        the stream's codecs (from a pipeline made long before the publish, the first frame
+        would otherwise report at once, before any codec was known)."""
         self.publish_started = time.monotonic()
+        self.stats = StreamStats()
         self.fanout.begin_publish()
 
     def push(self, kind: int, timestamp: int, payload: bytes) -> None:
