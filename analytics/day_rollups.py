@@ -37,7 +37,7 @@ from analytics.day_sealed import Numbered, Seal, held_elsewhere, write_members
 from analytics.day_sets import rebuild_days
 from analytics.directory import SessionInfo
 from analytics.inserts import bulk_insert
-from analytics.members import MEMBERS, SEPARATOR
+from analytics.members import MEMBERS, SEPARATOR, names_of
 from analytics.models import (
     KINDS,
     SUMS,
@@ -145,8 +145,7 @@ def _member_codes(events: pa.Table) -> tuple[pa.Table, pa.Array, pa.Array]:
     for name, first in (("buyer", n), ("paying", n + m)):
         numbers = pc.replace_with_mask(pa.nulls(n, codes.type), orders, codes.slice(first, m))
         events = events.append_column(name, numbers)
-    parts = pc.split_pattern(encoded.dictionary, SEPARATOR, max_splits=1)
-    return events, pc.list_element(parts, 0), pc.list_element(parts, 1)
+    return events, *names_of(encoded.dictionary)
 
 
 def _firsts(rows: pa.Table, keys: list[str]) -> pa.Table:

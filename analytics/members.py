@@ -214,5 +214,10 @@ def member_numbers(members: pa.Table) -> tuple[pa.Array, pa.Array, pa.Array]:
     integers, not strings."""
     key = pc.binary_join_element_wise(members["namespace"], members["member_id"], SEPARATOR)
     encoded = pc.dictionary_encode(key).combine_chunks()
-    parts = pc.split_pattern(encoded.dictionary, SEPARATOR, max_splits=1)
-    return encoded.indices, pc.list_element(parts, 0), pc.list_element(parts, 1)
+    return encoded.indices, *names_of(encoded.dictionary)
+
+
+def names_of(keys: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """The namespaces and member ids of member keys (namespace, :data:`SEPARATOR`, id)."""
+    parts = pc.split_pattern(keys, SEPARATOR, max_splits=1)
+    return pc.list_element(parts, 0), pc.list_element(parts, 1)
