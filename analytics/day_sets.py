@@ -34,7 +34,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.directory import SessionDirectory, SessionInfo
-from analytics.inserts import insert_for, insert_new, table_of
+from analytics.inserts import bind_processor, insert_for, insert_new, table_of
 from analytics.members import read_members
 from analytics.models import CLICK_BUYER, DayCount, DayMember
 from livebase.db.models import Base
@@ -248,7 +248,7 @@ async def write_rows(db: AsyncSession, rows: Iterable[DayRow]) -> None:
         marks = ", ".join("?" * len(COLUMNS))
     into = f"{dialect.identifier_preparer.format_table(table)} ({', '.join(COLUMNS)})"
     sql = f"INSERT INTO {into} VALUES ({marks})"  # noqa: S608 (names from our own metadata)
-    as_day: Callable[[Any], Any] = table.c.day.type.bind_processor(dialect) or (lambda d: d)
+    as_day: Callable[[Any], Any] = bind_processor(table.c.day, dialect) or (lambda d: d)
     for start in range(0, len(ordered), CHUNK):
         chunk = [(b, as_day(d), *rest) for b, d, *rest in ordered[start : start + CHUNK]]
         await conn.exec_driver_sql(sql, chunk)

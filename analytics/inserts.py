@@ -9,9 +9,8 @@ as the ORM stores them.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, Final, cast
 
 import pyarrow as pa
@@ -48,16 +47,20 @@ async def insert_new(
     return [tuple(row) for row in await db.execute(stmt, list(rows))]
 
 
-def times_for(values: pa.ChunkedArray, process: Any, dialect: str) -> list[Any]:
-    """Driver values of a time column, converted once per distinct time. Through numpy:
-    pyarrow's ``to_pylist`` of zoned times costs several times more. On SQLite the driver's
-    own adapter makes the text once per distinct time too, instead of once per row."""
-    adapt = sqlite3.adapters.get((datetime, sqlite3.PrepareProtocol))
+def bind_processor(column: Any, dialect: Any) -> Any:
+    """What SQLAlchemy makes of a value of ``column`` for the driver, on ``dialect``: the
+    dialect's own type included (SQLite's text of a time), so that rows inserted in bulk
+    compare, in SQL, as the ORM's rows do."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def times_for(values: pa.ChunkedArray, process: Any) -> list[Any]:
+    """Driver values of a time column (``process``: its :func:`bind_processor`), converted
+    once per distinct time. Through numpy: pyarrow's ``to_pylist`` of zoned times costs
+    several times more."""
     distinct = pc.unique(values).drop_null()
     naive = pc.cast(distinct, pa.timestamp("us")).to_numpy(zero_copy_only=False)
     converted = [process(v.replace(tzinfo=UTC)) for v in naive.astype(object)]
-    if dialect == "sqlite" and adapt is not None:
-        converted = [adapt(v) for v in converted]
     return [None if i is None else converted[i] for i in pc.index_in(values, distinct).to_pylist()]
 
 
@@ -80,13 +83,13 @@ async def bulk_insert(
     sql = f"INSERT INTO {into} VALUES ({marks})"  # noqa: S608
     if skip_existing:
         sql += " ON CONFLICT DO NOTHING"
-    processors = {n: table.c[n].type.bind_processor(dialect) for n in names}
+    processors = {n: bind_processor(table.c[n], dialect) for n in names}
     # In key order: B-tree pages fill one after another instead of all at random.
     rows = rows.sort_by([(c.name, "ascending") for c in table.primary_key.columns])
     for first in range(0, rows.num_rows, CHUNK):
         chunk = rows.slice(first, CHUNK)
         columns = [
-            times_for(chunk[n], processors[n], dialect.name)
+            times_for(chunk[n], processors[n])
             if pa.types.is_timestamp(chunk[n].type) and processors[n] is not None
             else chunk[n].to_pylist()
             for n in names

@@ -167,6 +167,11 @@ async def test_the_column_wise_recompute_gives_the_live_consumers_figures(
         a_show(built, s, start + n * 90 * S + n // 2 * timedelta(hours=10), tag)
     built.add("viewer.joined", sessions[1], start + 9 * S, viewer_id="v1")  # in two sessions
     built.add("viewer.joined", gone, start, viewer_id="v1")  # a session that does not exist
+    # At midnight in Shanghai: the first minute of the next local day, not the last of this.
+    midnight = day_start + timedelta(hours=16)
+    built.add("viewer.joined", sessions[0], midnight, viewer_id="v-midnight")
+    built.add("order.paid", sessions[0], midnight, order_id="midnight", platform="youzan",
+              buyer_id="b-midnight", amount_fen=700)  # fmt: skip
     skipped = not_counted(built, sessions[0], start + 30 * S, lateness)
     built.again(5)
     first = built.rows[8]["event_id"]
