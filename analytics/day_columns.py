@@ -296,8 +296,8 @@ def _envelope_ok(batch: pa.Table, lateness: timedelta) -> pa.ChunkedArray:
     return pc.fill_null(ok, False)
 
 
-def _checked_file(path: Path, first: int, lateness: timedelta) -> list[pa.Table]:
-    """The checked parts of one file whose first row is row ``first`` of the day."""
+def _checked_file(path: Path, first: int, lateness: timedelta) -> pa.Table:
+    """The checked rows of one file whose first row is row ``first`` of the day."""
     parts = []
     for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH, columns=SCHEMA.names):
         rows = pa.Table.from_batches([batch])
@@ -309,7 +309,8 @@ def _checked_file(path: Path, first: int, lateness: timedelta) -> list[pa.Table]
         types = pc.dictionary_encode(rows["type"]).combine_chunks()
         for number, kind in enumerate(types.dictionary.to_pylist()):
             parts.append(_of_kind(kind, rows.filter(pc.equal(types.indices, number))))
-    return parts
+    # One chunk per file, put together here, in this file's thread.
+    return pa.concat_tables(parts).combine_chunks() if parts else COLUMNS.empty_table()
 
 
 def read_checked(data_dir: Path, day: date, lateness: timedelta) -> DayColumns:
@@ -323,11 +324,7 @@ def read_checked(data_dir: Path, day: date, lateness: timedelta) -> DayColumns:
     sizes = [pq.ParquetFile(path).metadata.num_rows for path in paths]
     firsts = list(accumulate(sizes, initial=0))[:-1]
     with ThreadPoolExecutor(THREADS) as pool:
-        parts = [
-            part
-            for found in pool.map(_checked_file, paths, firsts, repeat(lateness))
-            for part in found
-        ]
+        parts = list(pool.map(_checked_file, paths, firsts, repeat(lateness)))
     archived, kept = sum(sizes), sum(part.num_rows for part in parts)
     events = pa.concat_tables(parts) if parts else COLUMNS.empty_table()
-    return DayColumns(events.combine_chunks(), archived, archived - kept)
+    return DayColumns(events, archived, archived - kept)
