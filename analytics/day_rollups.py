@@ -95,6 +95,15 @@ class _ByType:
         return pc.is_in(self._codes, wanted)
 
 
+def _is(types: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
+    """Which rows are of ``kind``, on the numbers of the dictionary-encoded ``types`` (comparing
+    the column itself would decode every row to its text first)."""
+    chunks = [
+        pc.equal(chunk.indices, pc.index(chunk.dictionary, kind).as_py()) for chunk in types.chunks
+    ]
+    return pa.chunked_array(chunks, pa.bool_())
+
+
 def _first_copies(events: pa.Table) -> pa.Array | None:
     """Which rows are the first (lowest ``pos``) of their event id; None if all are.
 
@@ -128,7 +137,7 @@ def _member_codes(events: pa.Table) -> tuple[pa.Table, pa.Array, pa.Array]:
     null where it names none), and the namespace and member id of each number. Buyers and
     paying viewers are looked for in paid orders alone."""
     n = events.num_rows
-    orders = pc.fill_null(pc.equal(events["type"], "order.paid"), False).combine_chunks()
+    orders = _is(events["type"], "order.paid").combine_chunks()
     paid = events.filter(orders)
     keys = [
         pc.binary_join_element_wise(table[ns], table[member], SEPARATOR)
@@ -285,8 +294,8 @@ def _spans(on_air: pa.Table) -> dict[int, Span]:
         {
             "session_id": on_air["session_id"],
             "at": at,
-            "started": pc.if_else(pc.equal(kind, "stream.started"), at, None),
-            "ended": pc.if_else(pc.equal(kind, "stream.ended"), at, None),
+            "started": pc.if_else(_is(kind, "stream.started"), at, None),
+            "ended": pc.if_else(_is(kind, "stream.ended"), at, None),
         }
     )
     found = bounds.group_by("session_id", use_threads=False).aggregate(
@@ -370,16 +379,16 @@ def _minutes(
         _delta(
             every["session_id"],
             every["minute"],
-            views=pc.equal(every["type"], "viewer.joined"),
+            views=_is(every["type"], "viewer.joined"),
             viewer_seconds=every["watch_seconds"],
             impressions=every["count"],
-            clicks=pc.equal(every["type"], "product.clicked"),
+            clicks=_is(every["type"], "product.clicked"),
         )
     ]
     shown = by.of(
         "product.impressed", "product.clicked", columns=["type", "product_id", "count", "minute"]
     )
-    clicked = pc.equal(shown["type"], "product.clicked")
+    clicked = _is(shown["type"], "product.clicked")
     products = [
         _delta(shown["product_id"], shown["minute"], impressions=shown["count"], clicks=clicked)
     ]
