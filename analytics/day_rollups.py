@@ -37,7 +37,7 @@ from analytics.day_sealed import Numbered, Seal, held_elsewhere, write_members
 from analytics.day_sets import rebuild_days
 from analytics.directory import SessionInfo
 from analytics.inserts import bulk_insert
-from analytics.members import MEMBERS, SEPARATOR, names_of
+from analytics.members import MEMBERS
 from analytics.models import (
     KINDS,
     SUMS,
@@ -51,6 +51,8 @@ from analytics.models import (
 from analytics.rollup import CURRENCY, Span
 from analytics.rollup_store import merge_spans
 
+#: Unused member numbers allowed per row (see :func:`_member_codes`).
+SPARSE: Final = 4
 #: Ids per ``IN (…)`` lookup.
 LOOKUP: Final = 500
 #: SQLite page cache while a day is written, KiB (see :func:`_page_cache`).
@@ -135,26 +137,50 @@ def _member_codes(events: pa.Table) -> tuple[pa.Table, pa.Array, pa.Array]:
     """``events`` with a member number per member it names (``viewer``: source and viewer
     id; ``buyer``: platform and buyer id; ``paying``: an order's viewer source and viewer id;
     null where it names none), and the namespace and member id of each number. Buyers and
-    paying viewers are looked for in paid orders alone."""
+    paying viewers are looked for in paid orders alone.
+
+    Ids and namespaces are numbered apart, each string hashed once (joining the two into one
+    key per row and hashing that took twice as long), and a member's number is its id's times
+    the namespaces' count plus its namespace's. Numbers no member has are left unused, unless
+    they would be more than :data:`SPARSE` per row: then the numbers in use are numbered again.
+    """
     n = events.num_rows
     orders = _is(events["type"], "order.paid").combine_chunks()
     paid = events.filter(orders)
-    keys = [
-        pc.binary_join_element_wise(table[ns], table[member], SEPARATOR)
-        for table, ns, member in (
-            (events, "source", "viewer_id"),
-            (paid, "platform", "buyer_id"),
-            (paid, "viewer_source", "viewer_id"),
+    m = paid.num_rows
+
+    def numbered(*columns: pa.ChunkedArray) -> pa.DictionaryArray:
+        chunks = [chunk for column in columns for chunk in column.chunks]
+        return pc.dictionary_encode(pa.chunked_array(chunks, pa.string())).combine_chunks()
+
+    ids = numbered(events["viewer_id"], paid["buyer_id"])
+    spaces = numbered(events["source"], paid["platform"], paid["viewer_source"])
+    width = len(spaces.dictionary)
+    id_at = pc.cast(ids.indices, pa.int64())
+    id_of = [id_at.slice(0, n), id_at.slice(n, m), id_at.slice(0, n).filter(orders)]
+    numbers = [
+        pc.add(
+            pc.multiply(member_id, width), pc.cast(spaces.indices.slice(first, size), pa.int64())
         )
+        for member_id, (first, size) in zip(id_of, ((0, n), (n, m), (n + m, m)), strict=True)
     ]
-    chunks = [chunk for key in keys for chunk in pa.chunked_array(key).chunks]
-    encoded = pc.dictionary_encode(pa.chunked_array(chunks, pa.string())).combine_chunks()
-    codes, m = encoded.indices, paid.num_rows
-    events = events.append_column("viewer", codes.slice(0, n))
-    for name, first in (("buyer", n), ("paying", n + m)):
-        numbers = pc.replace_with_mask(pa.nulls(n, codes.type), orders, codes.slice(first, m))
-        events = events.append_column(name, numbers)
-    return events, *names_of(encoded.dictionary)
+    if len(ids.dictionary) * width > SPARSE * (n + 2 * m + 256):
+        renumbered = pc.dictionary_encode(pa.chunked_array(numbers, pa.int64())).combine_chunks()
+        pairs = renumbered.dictionary.to_numpy()
+        at = pc.cast(renumbered.indices, pa.int64())
+        numbers = [at.slice(0, n), at.slice(n, m), at.slice(n + m, m)]
+    else:
+        pairs = np.arange(len(ids.dictionary) * width)
+    events = events.append_column("viewer", numbers[0])
+    for name, number in (("buyer", numbers[1]), ("paying", numbers[2])):
+        events = events.append_column(
+            name, pc.replace_with_mask(pa.nulls(n, pa.int64()), orders, number)
+        )
+    return (
+        events,
+        pc.take(spaces.dictionary, pairs % width),
+        pc.take(ids.dictionary, pairs // width),
+    )
 
 
 def _firsts(rows: pa.Table, keys: list[str]) -> pa.Table:
