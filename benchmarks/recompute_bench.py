@@ -328,7 +328,7 @@ def main() -> None:
     (ours, ours_cpu), (duck, duck_cpu) = out["ours"], out["duckdb"]
     print(f"recompute_day: {ours:.2f} s, {ours_cpu:.2f} CPU s ({out['counted']:,} events counted)")
     print(f"DuckDB, same counts from the same files: {duck:.2f} s, {duck_cpu:.2f} CPU s")
-    print(f"ratio (ours / DuckDB): {ours / duck:.1f} in time, {ours_cpu / duck_cpu:.1f} in CPU")
+    print(f"ratio (ours / DuckDB): {ours / duck:.2f} in time, {ours_cpu / duck_cpu:.2f} in CPU")
     print(f"same numbers per session ({', '.join(COUNTS)}): {out['same']}")
     if not out["same"]:
         for sid in sorted(set(out["got"]) | set(out["expected"])):
