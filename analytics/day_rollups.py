@@ -196,9 +196,7 @@ def _delta(scope_id: Any, minute: Any, **sums: Any) -> pa.Table:
     columns = {"scope_id": pc.cast(scope_id, pa.int64()), "minute": minute}
     for name, value in sums.items():
         columns[name] = (
-            pa.repeat(pa.scalar(value, pa.int64()), n)
-            if isinstance(value, int)
-            else pc.fill_null(pc.cast(value, pa.int64()), 0)
+            pa.repeat(pa.scalar(value, pa.int64()), n) if isinstance(value, int) else value
         )
     table = packed.sums(pa.table(columns), _KEYS, list(sums))
     zeros = pa.repeat(pa.scalar(0, pa.int64()), table.num_rows)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from analytics import packed
@@ -118,3 +119,24 @@ def test_equal_strings_have_equal_fingerprints_and_repeats_are_found() -> None:
         if counts[text] > 1:
             assert hit
     assert packed.repeated(packed.fingerprints(pa.array(["a", "b", "ab"]))) is None
+
+
+def test_sums_take_booleans_and_nulls_in_chunks() -> None:
+    """Booleans count 1 for true, nulls 0, over chunked columns, counted by key or sorted."""
+    rng = np.random.default_rng(5)
+    for sessions in (5, 10**9):  # few keys: counted by key; many: sorted
+        n = 4_000
+        flags = [None if f == 2 else bool(f) for f in rng.integers(0, 3, n)]
+        seconds = [None if s < 0 else int(s) for s in rng.integers(-50, 300, n)]
+        table = pa.table(
+            {
+                "session": pa.chunked_array([rng.integers(0, sessions, n // 2) for _ in range(2)]),
+                "flag": pa.chunked_array([flags[: n // 3], flags[n // 3 :]], pa.bool_()),
+                "seconds": pa.chunked_array([seconds[:1000], seconds[1000:]], pa.int64()),
+            }
+        )
+        as_ints = table.set_column(1, "flag", pc.cast(table["flag"], pa.int64()))
+        filled = as_ints.set_column(1, "flag", pc.fill_null(as_ints["flag"], 0))
+        filled = filled.set_column(2, "seconds", pc.fill_null(filled["seconds"], 0))
+        _same(packed.sums(table, ["session"], ["flag", "seconds"]), filled, ["session"],
+              [("flag", "sum"), ("seconds", "sum")])  # fmt: skip
