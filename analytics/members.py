@@ -200,9 +200,15 @@ async def held_in_blocks(
         )
     )
     wanted = set(members)
+    ids = pa.array(sorted({m[3] for m in members}), pa.string())
     held: set[tuple[int, str, str, str]] = set()
     for session_id, kind, payload in blocks:
+        # A block holds a session's members of a day (170,000 viewers, say), a batch a few
+        # hundred: the block's rows whose id the batch names are found by pyarrow, and only
+        # those become Python tuples (every member as a tuple took 28 ms a batch for such a
+        # block, this 4 ms; a batch of sessions without blocks, 0.5 ms).
         block = unpack(payload)
+        block = block.filter(pc.is_in(block["member_id"], ids))
         pairs = zip(block["namespace"].to_pylist(), block["member_id"].to_pylist(), strict=True)
         held.update(k for k in ((session_id, kind, n, m) for n, m in pairs) if k in wanted)
     return held
