@@ -53,3 +53,14 @@ def test_every_number_names_its_member(monkeypatch: pytest.MonkeyPatch, sparse: 
     assert coded["paying"][5] == coded["viewer"][2]
     if sparse == 0:
         assert len(ids) == len(set(zip(namespaces.to_pylist(), ids.to_pylist(), strict=True)))
+
+
+def test_a_day_naming_no_member_has_no_numbers() -> None:
+    kinds = KINDS.to_pylist()
+    codes = pa.array([kinds.index("product.impressed")] * 3, pa.int8())
+    table = pa.table({"type": pa.DictionaryArray.from_arrays(codes, KINDS)})
+    for name in ["source", "viewer_id", "platform", "buyer_id", "viewer_source"]:
+        table = table.append_column(name, pa.nulls(3, pa.string()))
+    coded, namespaces, ids = day_rollups._member_codes(table)
+    assert [coded[c].null_count for c in ("viewer", "buyer", "paying")] == [3, 3, 3]
+    assert (len(namespaces), len(ids)) == (0, 0)
