@@ -97,7 +97,8 @@ COLUMNS: Final = pa.schema(
 
 @dataclass(slots=True)
 class DayColumns:
-    #: The checked events in archive order (``pos``), repeats included.
+    #: The checked events, each with its place in the archive (``pos``), repeats included: a
+    #: chunk per file, in it the rows by batch and then by type.
     events: pa.Table
     archived: int  #: rows read
     skipped: int  #: rows that are not valid events, or arrived past the lateness window
