@@ -53,6 +53,8 @@ from analytics.rollup_store import merge_spans
 
 #: Unused member numbers allowed per row (see :func:`_member_codes`).
 SPARSE: Final = 4
+#: The UTC bounds of the day written.
+Bounds = tuple[datetime, datetime]
 #: Ids per ``IN (…)`` lookup.
 LOOKUP: Final = 500
 #: SQLite page cache while a day is written, KiB (see :func:`_page_cache`).
@@ -235,48 +237,43 @@ async def _stored(
     return found
 
 
-async def _new_once(
-    db: AsyncSession,
-    model: type[Any],
-    rows: pa.Table,
-    key: str,
-    columns: list[str],
-    start: datetime,
-    end: datetime,
-) -> pa.Table:
-    """Store the first row per (platform, ``key``) (its ``columns``) unless another day
-    already stored one under that key; return the rows stored.
+async def _insert_new(
+    db: AsyncSession, model: type[Any], rows: pa.Table, keys: list[str], when: str, bounds: Bounds
+) -> set[tuple[Any, ...]]:
+    """Insert ``rows`` unless another row holds their ``keys``; return the keys among them
+    that rows of other times (``when`` outside ``bounds``) already held.
 
-    The day was cleared, so every row of the day's minutes in the table is one just stored:
-    when they are as many as the rows, none was held elsewhere (the usual case, without a
-    lookup); otherwise the keys another day holds are looked up and left out.
+    The day was cleared, so every row of the day's times in the table is one just stored:
+    when they are as many as ``rows``, none was held elsewhere (the usual case, without a
+    lookup); otherwise the rows' keys are looked up among the other times' rows.
     """
-    rows = _firsts(rows, ["platform", key])
-    await bulk_insert(db, model, rows.select(columns), skip_existing=True)
+    await bulk_insert(db, model, rows, skip_existing=True)
     table = cast(Table, model.__table__)
-    day = (table.c.minute >= start, table.c.minute < end)
+    day = (table.c[when] >= bounds[0], table.c[when] < bounds[1])
     written = await db.scalar(select(func.count()).select_from(table).where(*day))
     if written == rows.num_rows:
+        return set()
+    values = pc.unique(rows[keys[-1]]).to_pylist()
+    return await _stored(db, [table.c[k] for k in keys], keys[-1], values, ~(day[0] & day[1]))
+
+
+async def _new_once(
+    db: AsyncSession, model: type[Any], rows: pa.Table, key: str, columns: list[str], bounds: Bounds
+) -> pa.Table:
+    """Store the first row per (platform, ``key``) (its ``columns``) unless another day
+    already stored one under that key; return the rows stored."""
+    rows = _firsts(rows, ["platform", key])
+    held = await _insert_new(db, model, rows.select(columns), ["platform", key], "minute", bounds)
+    if not held:
         return rows
-    elsewhere = ~(day[0] & day[1])
-    held = await _stored(
-        db, (table.c.platform, table.c[key]), key, pc.unique(rows[key]).to_pylist(), elsewhere
-    )
     pairs = zip(rows["platform"].to_pylist(), rows[key].to_pylist(), strict=True)
     return rows.filter(pa.array([pair not in held for pair in pairs], pa.bool_()))
 
 
-async def _ledger(db: AsyncSession, events: pa.Table, start: datetime, end: datetime) -> pa.Array:
+async def _ledger(db: AsyncSession, events: pa.Table, bounds: Bounds) -> pa.Array:
     """Write the ledger of ``events`` (their ``event_id`` and ``occurred_at``); return the
     ids among them another day's ledger already holds."""
-    await bulk_insert(db, ProcessedEvent, events, skip_existing=True)
-    day = (ProcessedEvent.occurred_at >= start, ProcessedEvent.occurred_at < end)
-    written = await db.scalar(select(func.count()).select_from(ProcessedEvent).where(*day))
-    if written == events.num_rows:
-        return pa.array([], pa.string())
-    ids = events["event_id"].to_pylist()
-    outside = ~(day[0] & day[1])
-    held = await _stored(db, (ProcessedEvent.event_id,), "event_id", ids, outside)
+    held = await _insert_new(db, ProcessedEvent, events, ["event_id"], "occurred_at", bounds)
     return pa.array([row[0] for row in held], pa.string())
 
 
@@ -375,8 +372,9 @@ async def write_day(
 
 
 def _first_and_types(events: pa.Table) -> tuple[pa.Array | None, pa.DictionaryArray]:
-    """:func:`_first_copies`, and the ``type`` column dictionary-encoded (:class:`_ByType`)."""
-    return _first_copies(events), pc.dictionary_encode(events["type"]).combine_chunks()
+    """:func:`_first_copies`, and the (dictionary-encoded) ``type`` column in one chunk
+    (:class:`_ByType`)."""
+    return _first_copies(events), events["type"].combine_chunks()
 
 
 def _counting(events: pa.Table) -> tuple[pa.Table, pa.Array, pa.Array]:
@@ -466,7 +464,7 @@ async def _write_day(
     keep = _both(None if pc.all(of_known).as_py() else of_known, first)
     if seal is None:
         ledger = events.select(["event_id", "occurred_at"])
-        held = await _ledger(db, ledger if keep is None else ledger.filter(keep), start, end)
+        held = await _ledger(db, ledger if keep is None else ledger.filter(keep), (start, end))
     else:
         held = await held_elsewhere(db, start, end, seal)
     if len(held):
@@ -482,12 +480,12 @@ async def _write_day(
         paid = by.of("order.paid")
         paid = paid.filter(pc.equal(paid["currency"], CURRENCY))
         columns = ["platform", "order_id", "session_id", "product_id", "amount_fen", "minute"]
-        paid = await _new_once(db, PaidOrder, paid, "order_id", columns, start, end)
+        paid = await _new_once(db, PaidOrder, paid, "order_id", columns, (start, end))
         buyers = group.create_task(asyncio.to_thread(_order_members, paid, namespaces, ids))
         refunded = by.of("order.refunded")
         refunded = refunded.filter(pc.equal(refunded["currency"], CURRENCY))
         columns = ["platform", "refund_id", "session_id", "amount_fen", "minute"]
-        refunds = await _new_once(db, Refund, refunded, "refund_id", columns, start, end)
+        refunds = await _new_once(db, Refund, refunded, "refund_id", columns, (start, end))
     sessions, products, presence, spans = minutes.result()
     members = pa.concat_tables([viewers.result(), buyers.result()])
     sessions.append(
